@@ -1,0 +1,487 @@
+"""The migration engine: compiles mapping tables into per-node plans, then runs them on trees.
+
+Compiling (once per version pair, cached, thread-safe) turns every table row into either an
+entry of a node's copy map (a plain move, or a recursion into a backbone element or a
+contained resource) or a :class:`_Rule` closure. Running a resource is then a walk over its keys
+plus the rules of each node: no table interpretation per resource.
+
+Every rule, in both directions, follows the same four steps, which is what makes the tables
+lossless without each operation having to think about loss:
+
+1. **Restore.** If the input carries cross-version extensions for this rule's *target* elements
+   (left by an earlier migration the other way), take their values - but only when they still
+   agree with the native data, i.e. running the inverse on them gives the native input values
+   back. Otherwise the native values win, the stale extension is dropped and the report says so.
+2. **Map.** Otherwise map the native values with the operation.
+3. **Repair.** If the row names an invariant of the target, make the value satisfy it.
+4. **Keep the rest.** Run the inverse on the result; every input element that does not come back
+   exactly is kept whole in a cross-version extension of its own version on the parent.
+"""
+
+from __future__ import annotations
+
+import threading
+from typing import Any, Callable
+
+from ..definitions import Definitions, ElementDef
+from ..errors import MigrationError
+from ..tree import primitive_value
+from ..validation import check_invariants, reference_type
+from .operations import RuleSpec, ShapeError
+from .repairs import REPAIRS
+from .report import Report
+from .table import MappingTableError, Row, Table, load_tables
+from .xver import ExtensionCodec
+
+__all__ = ["migrate_resource", "compiled_plan", "MigrationPlan"]
+
+_PLAIN, _BACKBONE, _RESOURCE = 0, 1, 2
+
+
+class _Rule:
+    """One table row compiled for one direction."""
+
+    __slots__ = ("row", "src_names", "dst_names", "src_paths", "dst_paths", "forward", "backward", "repair",
+                 "restore_codecs", "keep_codecs", "src_label", "dst_label", "reshapes", "translate")
+
+    def __init__(self, row: Row, reverse: bool, forward: Callable, backward: Callable,
+                 repair: Callable | None, restore_codecs: tuple, keep_codecs: tuple,
+                 src_label: str, dst_label: str):
+        self.row = row
+        self.src_paths = row.to_paths if reverse else row.from_paths
+        self.dst_paths = row.from_paths if reverse else row.to_paths
+        self.src_names = tuple(p.rsplit(".", 1)[1] for p in self.src_paths)
+        self.dst_names = tuple(p.rsplit(".", 1)[1] for p in self.dst_paths)
+        self.forward, self.backward, self.repair = forward, backward, repair
+        self.restore_codecs = restore_codecs      # per dst element: reads dst-version extensions
+        self.keep_codecs = keep_codecs            # per src element: writes src-version extensions
+        self.src_label, self.dst_label = src_label, dst_label
+        self.reshapes = row.op.reshapes
+        self.translate = row.op.name == "translate"
+
+    def run(self, src: dict, out: dict, shadows: dict | None, added: list, report: Report, path: str) -> None:
+        src_values = tuple(src.get(name) for name in self.src_names)
+        restored = None
+        if shadows:
+            restored = {i: codec for i, codec in enumerate(self.restore_codecs) if codec.url in shadows}
+        if not restored and all(v is None for v in src_values):
+            return
+        try:
+            self._run(src, out, src_values, restored, shadows, added, report, path)
+        except ShapeError as exc:
+            # Invalid input: say where, keep the values untouched under their own names.
+            report.error("structure", f"{path}.{(self.src_names or self.dst_names)[0]}", str(exc))
+            for name, value in zip(self.src_names, src_values):
+                if value is not None:
+                    out[name] = value
+
+    def _run(self, src, out, src_values, restored, shadows, added, report, path) -> None:
+        values = self.forward(src_values, out)
+        if restored:
+            candidate = list(values)
+            unreadable = False
+            for i, codec in restored.items():
+                try:
+                    candidate[i] = codec.decode(shadows[codec.url])
+                except ShapeError as exc:
+                    unreadable = True
+                    report.add("conflict", f"{path}.extension('{codec.url}')",
+                               f"extension cannot be read ({exc}); the native value was used and the extension dropped")
+            candidate = tuple(candidate)
+            urls = ", ".join(c.url for c in restored.values())
+            if not unreadable and self.backward(candidate, src) == src_values:
+                values = candidate
+                report.add("restored", f"{path}.extension('{urls}')",
+                           f"{', '.join(self.dst_paths)} restored from {self.src_label} extension {urls}")
+            elif not unreadable:
+                report.add("conflict", f"{path}.extension('{urls}')",
+                           f"extension {urls} no longer agrees with {', '.join(self.src_paths) or 'the data'} "
+                           f"(edited after migration?): the native value was used and the extension dropped")
+        if self.repair is not None:
+            repaired = self.repair(values, out)
+            if repaired != values:
+                values = repaired
+                report.add("repaired", f"{path}.{self.src_names[0]}",
+                           f"{self.dst_paths[0]} changed to satisfy {self.row.invariant} of {self.dst_label}; "
+                           f"the {self.src_label} value is kept in an extension")
+        back = self.backward(values, src)
+        kept = False
+        for i, original in enumerate(src_values):
+            if original is None or back[i] == original:
+                continue
+            codec = self.keep_codecs[i]
+            added.extend(codec.encode(original))
+            kept = True
+            if self.translate:
+                report.add("downgraded", f"{path}.{self.src_names[i]}",
+                           f"{self.src_paths[i]} {primitive_value(original)!r} has no {self.dst_label} code: "
+                           f"written as {primitive_value(values[i])!r}, the {self.src_label} code kept in "
+                           f"extension {codec.url} ({self.row.why})")
+            else:
+                why = f" ({self.row.why})" if self.row.why else ""
+                report.add("extension", f"{path}.{self.src_names[i]}",
+                           f"{self.src_paths[i]} has no exact home in {self.dst_label}{why}: "
+                           f"kept in extension {codec.url}")
+        for name, value in zip(self.dst_names, values):
+            if value is not None:
+                out[name] = value
+        if not kept and not restored and self.reshapes and values != src_values:
+            report.add("transformed", f"{path}.{self.src_names[0]}",
+                       f"{' + '.join(self.src_paths)} -> {' + '.join(self.dst_paths)} ({self._op_name()})")
+
+    def _op_name(self) -> str:
+        return self.row.op.name if self.src_paths == self.row.from_paths else self.row.op.inverse
+
+
+class _Node:
+    """The compiled plan of one element type (a resource or a backbone element) for one direction."""
+
+    __slots__ = ("type_name", "copies", "rules", "claimed", "order", "shadow_urls", "required",
+                 "target_checks", "is_resource")
+
+    def __init__(self, type_name: str, is_resource: bool):
+        self.type_name = type_name
+        self.is_resource = is_resource
+        self.copies: dict[str, tuple[str, int, Any]] = {}   # src name -> (dst name, kind, child plan)
+        self.rules: list[_Rule] = []
+        self.claimed: set[str] = {"resourceType", "extension"}
+        self.order: tuple[str, ...] = ()
+        self.shadow_urls: frozenset[str] = frozenset()
+        self.required: tuple[str, ...] = ()
+        self.target_checks: tuple[tuple[str, tuple[str, ...]], ...] = ()
+
+
+class MigrationPlan:
+    """Every table between two versions, compiled for one direction. Immutable once built."""
+
+    def __init__(self, source: Definitions, target: Definitions, tables: tuple[Table, ...]):
+        self.source, self.target = source, target
+        self.nodes: dict[str, _Node] = {}
+        self.roots: dict[str, _Node] = {}
+        self._slots: dict[str, tuple] = {}
+        self._slots_lock = threading.Lock()
+        for table in tables:
+            if (table.from_version, table.to_version) == (source.label, target.label):
+                self._compile(table, reverse=False)
+            elif (table.from_version, table.to_version) == (target.label, source.label):
+                self._compile(table, reverse=True)
+
+    # --- compiling ----------------------------------------------------------------------------------
+    def _element(self, defs: Definitions, path: str, table: Table, row: Row) -> ElementDef:
+        parent, name = path.rsplit(".", 1)
+        typedef = defs.types.get(parent)
+        element = typedef.element(name) if typedef else None
+        if element is None:
+            raise MappingTableError(f"{table.name} rule {row.number}: {path} is not an element of "
+                                    f"FHIR {defs.label} ({defs.fhir_version})")
+        return element
+
+    def _compile(self, table: Table, reverse: bool) -> None:
+        from_defs, to_defs = (self.target, self.source) if reverse else (self.source, self.target)
+        src_defs, dst_defs = self.source, self.target
+        nodes: dict[str, _Node] = {}
+        for row in table.rows:
+            from_els = tuple(self._element(from_defs, p, table, row) for p in row.from_paths)
+            to_els = tuple(self._element(to_defs, p, table, row) for p in row.to_paths)
+            parent = row.parent
+            node = nodes.get(parent)
+            if node is None:
+                node = nodes[parent] = _Node(parent, is_resource=parent == table.resource)
+            src_paths, src_els = (row.to_paths, to_els) if reverse else (row.from_paths, from_els)
+            dst_paths, dst_els = (row.from_paths, from_els) if reverse else (row.to_paths, to_els)
+            node.claimed.update(p.rsplit(".", 1)[1] for p in src_paths)
+            spec = RuleSpec(params=row.params,
+                            from_targets=tuple(e.targets for e in from_els),
+                            to_targets=tuple(e.targets for e in to_els),
+                            from_required=tuple(e.min >= 1 for e in from_els),
+                            to_required=tuple(e.min >= 1 for e in to_els))
+            if row.op.name == "copy" and not row.invariant and not _filters(from_els[0], to_els[0]):
+                self._compile_copy(node, src_paths[0], dst_paths[0], dst_els[0], dst_defs, src_els[0])
+                continue
+            to_target, to_source = row.op.build(spec)
+            repair = None
+            if row.invariant:
+                repair = REPAIRS.get(row.invariant)
+                if repair is None:
+                    raise MappingTableError(f"{table.name} rule {row.number}: no repair for invariant "
+                                            f"{row.invariant!r} (known: {', '.join(REPAIRS)})")
+            if row.op.name == "translate":
+                _check_translation(table, row, to_els[0], from_els[0])
+            if reverse:
+                backward = _then(to_target, repair) if repair else to_target
+                forward, repair_here = to_source, None
+            else:
+                forward, backward, repair_here = to_target, to_source, repair
+            restore = tuple(ExtensionCodec(dst_defs, src_defs, p, e) for p, e in zip(dst_paths, dst_els))
+            keep = tuple(ExtensionCodec(src_defs, dst_defs, p, e) for p, e in zip(src_paths, src_els))
+            node.rules.append(_Rule(row, reverse, forward, backward, repair_here, restore, keep,
+                                    src_defs.label, dst_defs.label))
+        for parent, node in nodes.items():
+            # Rules that repair against an invariant look at siblings already migrated: run them last.
+            node.rules.sort(key=lambda rule: rule.row.invariant is not None)
+            node.shadow_urls = frozenset(c.url for rule in node.rules for c in rule.restore_codecs)
+            typedef = dst_defs.types[parent]
+            node.order = (("resourceType",) if node.is_resource else ()) + tuple(
+                name for element in typedef.elements for name in element.json_names())
+            node.required = tuple(e.name for e in typedef.elements if e.min >= 1 and not e.choice)
+            self.nodes[parent] = node
+        for node in nodes.values():
+            for src_name, (dst_name, kind, child) in list(node.copies.items()):
+                if kind == _BACKBONE:
+                    node.copies[src_name] = (dst_name, kind, nodes.get(child) or _missing(table, child))
+        self.roots[table.resource] = nodes[table.resource]
+
+    def _compile_copy(self, node: _Node, src_path: str, dst_path: str, dst_el: ElementDef,
+                      dst_defs: Definitions, src_el: ElementDef) -> None:
+        src_name, dst_name = src_path.rsplit(".", 1)[1], dst_path.rsplit(".", 1)[1]
+        type_code = dst_el.types[0]
+        if src_name == "extension":
+            return            # _run_node merges it with the cross-version extensions of the rules
+        if type_code == "Resource":
+            node.copies[src_name] = (dst_name, _RESOURCE, None)
+        elif dst_defs.types.get(type_code) is not None and dst_defs.types[type_code].kind == "backbone":
+            node.copies[src_name] = (dst_name, _BACKBONE, type_code)
+        else:
+            node.copies[src_name] = (dst_name, _PLAIN, None)
+            if type_code == "Reference" and dst_el.targets and "Resource" not in dst_el.targets and not (
+                    src_el.targets and set(src_el.targets) <= set(dst_el.targets)):
+                # Required, so not filtered into an extension (see operations._filter_references): checked.
+                node.target_checks += ((src_name, dst_el.targets),)
+
+    # --- running ------------------------------------------------------------------------------------
+    def migrate_any(self, resource: Any, path: str, report: Report) -> Any:
+        """Migrate a resource of any type: by its table, or passed through (nested resources migrated)."""
+        if not isinstance(resource, dict) or not isinstance(resource.get("resourceType"), str):
+            report.error("structure", path, "expected a resource with a resourceType")
+            return resource
+        resource_type = resource["resourceType"]
+        root = self.roots.get(resource_type)
+        if root is not None:
+            out = self._run_node(root, resource, path, report)
+            for issue in check_invariants(out, self.target, path):
+                report.error("invariant", path, f"{issue['diagnostics']}: cannot be made valid in "
+                                                f"{self.target.label} without guessing")
+            return out
+        return self._pass_through(resource, resource_type, path, report)
+
+    def _run_node(self, node: _Node, src: dict, path: str, report: Report) -> dict:
+        out: dict = {}
+        shadows, kept = None, None
+        extensions = src.get("extension")
+        if extensions:
+            shadows, kept = _split_shadows(extensions, node.shadow_urls)
+        copies = node.copies
+        for key, value in src.items():
+            move = copies.get(key)
+            if move is None:
+                if key not in node.claimed:
+                    report.error("structure", f"{path}.{key}",
+                                 f"unknown element {key!r} in {self.source.label} {node.type_name}: "
+                                 f"copied unchanged, not migrated")
+                    out[key] = value
+                continue
+            dst_name, kind, child = move
+            if kind == _PLAIN:
+                out[dst_name] = value
+            elif kind == _BACKBONE:
+                out[dst_name] = self._each(value, lambda item, p: self._run_node(child, item, p, report),
+                                           f"{path}.{key}", child.type_name, report)
+            else:
+                out[dst_name] = self._each(value, lambda item, p: self.migrate_any(item, p, report),
+                                           f"{path}.{key}", "a resource", report)
+        added: list = []
+        for rule in node.rules:
+            rule.run(src, out, shadows, added, report, path)
+        if kept or added:
+            out["extension"] = (kept or []) + added
+        for name, targets in node.target_checks:
+            self._check_targets(out.get(name), targets, f"{path}.{name}", src, report)
+        for name in node.required:
+            if name not in out:
+                report.error("required", f"{path}.{name}",
+                             f"{node.type_name}.{name} is required in {self.target.label} and has no value")
+        if node.is_resource:
+            out["resourceType"] = src["resourceType"]
+        order = node.order
+        ordered = {k: out[k] for k in order if k in out}
+        if len(ordered) != len(out):                     # unknown elements kept: after the known ones
+            ordered.update((k, v) for k, v in out.items() if k not in ordered)
+        return ordered
+
+    @staticmethod
+    def _each(value: Any, migrate: Callable[[Any, str], Any], path: str, what: str, report: Report) -> Any:
+        if isinstance(value, list):
+            return [migrate(item, f"{path}[{i}]") if isinstance(item, dict) else _bad(item, f"{path}[{i}]", what, report)
+                    for i, item in enumerate(value)]
+        return migrate(value, path) if isinstance(value, dict) else _bad(value, path, what, report)
+
+    def _check_targets(self, value: Any, targets: tuple[str, ...], path: str, resource: dict,
+                       report: Report) -> None:
+        for ref in value if isinstance(value, list) else [value]:
+            if isinstance(ref, dict):
+                kind = reference_type(ref, resource)
+                if kind is not None and kind not in targets:
+                    report.error("structure", path, f"a reference to {kind} is not allowed here in "
+                                                    f"{self.target.label} (allowed: {', '.join(targets)}); kept as is")
+
+    # Resources without a table: copied, with the resources nested in them migrated.
+    def _pass_through(self, resource: dict, resource_type: str, path: str, report: Report) -> dict:
+        if resource_type != "Bundle":
+            report.add("passthrough", path, f"{resource_type} has no mapping table for {self.source.label} -> "
+                                            f"{self.target.label}: copied unchanged")
+        target_type = self.target.types.get(resource_type)
+        if target_type is None:
+            report.error("not-supported", path, f"{resource_type} does not exist in {self.target.label}")
+        else:
+            known = {"resourceType"} | {n for e in target_type.elements for n in e.json_names()}
+            for key in resource:
+                if key not in known:
+                    report.error("structure", f"{path}.{key}",
+                                 f"{resource_type}.{key} does not exist in {self.target.label}: copied unchanged")
+        return self._copy_nested(resource, resource_type, path, report)
+
+    def _copy_nested(self, node: dict, type_name: str, path: str, report: Report) -> dict:
+        slots = self._resource_slots(type_name)
+        if not slots or not any(name in node for name, _ in slots):
+            return node
+        out = dict(node)
+        for name, child_type in slots:
+            if name not in node:
+                continue
+            if child_type == "Resource":
+                out[name] = self._each(node[name], lambda item, p: self.migrate_any(item, p, report),
+                                       f"{path}.{name}", "a resource", report)
+            else:
+                out[name] = self._each(node[name], lambda item, p, t=child_type: self._copy_nested(item, t, p, report),
+                                       f"{path}.{name}", child_type, report)
+        return out
+
+    def _resource_slots(self, type_name: str) -> tuple:
+        """Elements of a type through which a nested resource can be reached: (name, type or "Resource")."""
+        slots = self._slots.get(type_name)
+        if slots is None:
+            with self._slots_lock:
+                slots = self._find_slots(type_name, set())
+                self._slots[type_name] = slots
+        return slots
+
+    def _find_slots(self, type_name: str, visiting: set) -> tuple:
+        typedef = self.source.types.get(type_name)
+        if typedef is None or type_name in visiting:
+            return ()
+        visiting.add(type_name)
+        slots = []
+        for element in typedef.elements:
+            code = element.types[0]
+            if code == "Resource":
+                slots.append((element.name, "Resource"))
+            elif self.source.types.get(code) is not None and self.source.types[code].kind == "backbone":
+                if self._find_slots(code, visiting):
+                    slots.append((element.name, code))
+        return tuple(slots)
+
+
+def _filters(from_el: ElementDef, to_el: ElementDef) -> bool:
+    """Would copying this Reference element drop targets in one direction or the other?"""
+    if from_el.types[0] != "Reference":
+        return False
+
+    def narrower(a: ElementDef, b: ElementDef) -> bool:      # does b allow less than a?
+        if not b.targets or "Resource" in b.targets or b.min >= 1:
+            return False
+        return not a.targets or "Resource" in a.targets or not set(a.targets) <= set(b.targets)
+    return narrower(from_el, to_el) or narrower(to_el, from_el)
+
+
+def _then(first: Callable, repair: Callable) -> Callable:
+    return lambda values, node: repair(first(values, node), node)
+
+
+def _check_translation(table: Table, row: Row, to_el: ElementDef, from_el: ElementDef) -> None:
+    """Every code of a required binding must have a translation in both directions."""
+    codes, target_only = row.params["codes"], row.params.get("target_only", {})
+    for element, known, side in ((from_el, set(codes), "from"),
+                                 (to_el, set(codes.values()) | set(target_only), "to")):
+        missing = set(element.binding or ()) - known
+        if missing:
+            raise MappingTableError(f"{table.name} rule {row.number}: {side} code(s) {sorted(missing)} "
+                                    f"have no translation, so the row cannot be run both ways")
+
+
+def _split_shadows(extensions: Any, urls: frozenset[str]) -> tuple[dict | None, list | None]:
+    """Separate this node's cross-version extensions (to restore) from all the others (kept)."""
+    if not isinstance(extensions, list):
+        return None, [extensions]          # malformed; kept as found (validation reports it)
+    shadows: dict[str, list] = {}
+    kept = []
+    for ext in extensions:
+        url = primitive_value(ext.get("url")) if isinstance(ext, dict) else None
+        if url in urls:
+            shadows.setdefault(url, []).append(ext)
+        else:
+            kept.append(ext)
+    return (shadows or None), kept
+
+
+def _bad(value: Any, path: str, what: str, report: Report) -> Any:
+    report.error("structure", path, f"expected {what} (an object), found {type(value).__name__}: copied unchanged")
+    return value
+
+
+def _missing(table: Table, type_name: str):
+    raise MappingTableError(f"{table.name}: {type_name} is copied but has no rows for its elements")
+
+
+# --- plans cache and the entry point ---------------------------------------------------------------------------
+
+_plans: dict[tuple[str, str], MigrationPlan] = {}
+_plans_lock = threading.Lock()
+
+
+def compiled_plan(source: Definitions, target: Definitions) -> MigrationPlan:
+    """The compiled plan for ``source -> target``: built on first use, then shared (read-only)."""
+    key = (source.label, target.label)
+    plan = _plans.get(key)
+    if plan is None:
+        with _plans_lock:
+            plan = _plans.get(key)
+            if plan is None:
+                plan = _plans[key] = MigrationPlan(source, target, load_tables())
+    return plan
+
+
+def migrate_resource(tree: dict, *, source: Definitions, target: Definitions,
+                     strict: bool = False) -> tuple[dict, dict]:
+    """Migrate one resource tree from ``source`` to ``target`` FHIR version.
+
+    Returns ``(new_tree, outcome)``: the migrated tree (the input is not modified; unchanged parts
+    are shared with it) and an OperationOutcome (JSON-form dict) listing every element that was
+    transformed, moved into or out of a cross-version extension, repaired for an invariant, or
+    could not be made valid. ImagingStudy is migrated by its table wherever it sits (top level,
+    ``contained``, Bundle entries); resources of other types are copied with a warning.
+
+    ``strict``: anything but a copy or a pure rename is an error, and nothing is returned:
+    :class:`~fhirconv.errors.MigrationError` is raised with the OperationOutcome (every issue an
+    error) in its ``outcome`` attribute.
+
+    Same version in and out: the tree is returned as is. A pair with no tables raises
+    :class:`MigrationError`.
+    """
+    root_type = tree.get("resourceType", "Resource") if isinstance(tree, dict) else "Resource"
+    if source.label == target.label:
+        return tree, Report().outcome(summary=f"{root_type} is already {target.label}: nothing to migrate")
+    plan = compiled_plan(source, target)
+    if not plan.roots:
+        raise MigrationError(f"no mapping tables from {source.label} to {target.label} "
+                             f"(available: R4 <-> R6)", path=root_type)
+    report = Report()
+    result = plan.migrate_any(tree, root_type, report)
+    outcome = report.outcome(strict=strict, summary=f"{root_type} migrated from {source.label} to "
+                                                    f"{target.label}: every element copied as is")
+    if strict and report.has_issues:
+        count = len(outcome["issue"])
+        error = MigrationError(f"strict migration refused: {count} element(s) would not be a plain copy "
+                               f"(see the report)", path=root_type)
+        error.outcome = outcome
+        raise error
+    return result, outcome

@@ -1,0 +1,275 @@
+"""The closed vocabulary of mapping operations, each with its inverse.
+
+A table row names one operation for the direction it is written in (R4 -> R6). Building an
+operation gives two pure functions over tuples of element values:
+
+* ``to_target(values, node)`` - the written direction (``from`` elements -> ``to`` elements);
+* ``to_source(values, node)`` - the inverse (``to`` elements -> ``from`` elements).
+
+``node`` is the element (in the version being produced) the values sit in; only operations that
+need context look at it (reference targets resolved against ``contained``). Values are tree
+nodes; ``None`` means absent. The functions may lose information: the engine finds out by
+running the inverse and keeps whatever does not come back in a cross-version extension, so an
+operation only has to describe the natural projection, never its own loss bookkeeping.
+
+Operations never mutate their input: they build new containers and share unchanged leaves.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from typing import Any, Callable
+
+from ..tree import Primitive, primitive_value
+from ..validation import reference_type
+
+__all__ = ["OPERATIONS", "Operation", "ShapeError", "reference_type"]
+
+Values = tuple
+Fn = Callable[[Values, dict], Values]
+
+
+class ShapeError(ValueError):
+    """A value does not have the shape the definition promises (the input is not valid FHIR)."""
+
+
+@dataclass(frozen=True)
+class Operation:
+    name: str
+    inverse: str                       # name of the inverse, for people and the loader's check
+    arity: tuple[int, int]             # (number of `from` elements, number of `to` elements)
+    build: Callable[["RuleSpec"], tuple[Fn, Fn]]
+    reshapes: bool = True              # False only for copy: no issue is reported for it
+    params: frozenset[str] = frozenset()
+
+
+@dataclass(frozen=True)
+class RuleSpec:
+    """What an operation needs to build its two functions (filled in by the engine)."""
+    params: dict
+    from_targets: tuple[tuple[str, ...] | None, ...]   # allowed Reference targets per `from` element
+    to_targets: tuple[tuple[str, ...] | None, ...]     # per `to` element (CodeableReference: of .reference)
+    from_required: tuple[bool, ...]
+    to_required: tuple[bool, ...]
+
+
+# --- small helpers --------------------------------------------------------------------------------------
+
+def _expect_dict(value: Any, what: str) -> dict:
+    if not isinstance(value, dict):
+        raise ShapeError(f"expected {what} (an object), found {type(value).__name__} {_short(value)}")
+    return value
+
+
+def _short(value: Any) -> str:
+    text = repr(primitive_value(value) if isinstance(value, Primitive) else value)
+    return text if len(text) <= 60 else text[:57] + "..."
+
+
+def _each(fn: Callable[[Any], Any]) -> Callable[[Any], Any]:
+    """Apply ``fn`` to a single value or to every item of a list; drop items that map to None."""
+    def apply(value: Any) -> Any:
+        if value is None:
+            return None
+        if isinstance(value, list):
+            items = [out for out in map(fn, value) if out is not None]
+            return items or None
+        return fn(value)
+    return apply
+
+
+def _with_text(node: Any, text: str) -> Any:
+    """A primitive with new text, keeping its id and extensions."""
+    if isinstance(node, Primitive):
+        return Primitive(text, node.id, node.extension)
+    return text
+
+
+def _allows(targets: tuple[str, ...] | None) -> Callable[[Any, dict], bool]:
+    if not targets or "Resource" in targets:
+        return lambda ref, node: True
+    allowed = frozenset(targets)
+
+    def check(ref: Any, node: dict) -> bool:
+        kind = reference_type(_expect_dict(ref, "a Reference"), node)
+        return kind is None or kind in allowed
+    return check
+
+
+def _filter_references(targets: tuple[str, ...] | None, required: bool) -> Callable[[Any, dict], Any] | None:
+    """Drop references to types the receiving element does not allow (None: nothing to filter).
+
+    A required element is never emptied: dropping it would trade a wrong target for a missing
+    element; the engine's target check reports it instead.
+    """
+    if not targets or "Resource" in targets or required:
+        return None
+    allows = _allows(targets)
+
+    def keep(value: Any, node: dict) -> Any:
+        if isinstance(value, list):
+            items = [ref for ref in value if allows(ref, node)]
+            return items or None
+        return value if allows(value, node) else None
+    return keep
+
+
+# --- copy -------------------------------------------------------------------------------------------------
+
+def _build_copy(spec: RuleSpec) -> tuple[Fn, Fn]:
+    into_to = _filter_references(spec.to_targets[0], spec.to_required[0])
+    into_from = _filter_references(spec.from_targets[0], spec.from_required[0])
+
+    def mover(keep):
+        if keep is None:
+            return lambda values, node: values
+        return lambda values, node: (keep(values[0], node) if values[0] is not None else None,)
+    return mover(into_to), mover(into_from)
+
+
+# --- Coding <-> CodeableConcept -----------------------------------------------------------------------------
+
+def _coding_to_cc(coding: Any) -> dict:
+    return {"coding": [_expect_dict(coding, "a Coding")]}
+
+
+def _cc_to_coding(cc: Any) -> dict | None:
+    """The first coding; a CodeableConcept with text only becomes a Coding with that display."""
+    cc = _expect_dict(cc, "a CodeableConcept")
+    codings = cc.get("coding")
+    if codings:
+        return codings[0]
+    text = cc.get("text")
+    return {"display": text} if text is not None else None
+
+
+def _build_coding_to_cc(spec: RuleSpec) -> tuple[Fn, Fn]:
+    forward, backward = _each(_coding_to_cc), _each(_cc_to_coding)
+    return (lambda values, node: (forward(values[0]),)), (lambda values, node: (backward(values[0]),))
+
+
+# --- 0..1 <-> 0..* -------------------------------------------------------------------------------------------
+
+def _build_single_to_list(spec: RuleSpec) -> tuple[Fn, Fn]:
+    keep_to = _filter_references(spec.to_targets[0], False)
+    keep_from = _filter_references(spec.from_targets[0], spec.from_required[0])
+
+    def to_list(values: Values, node: dict) -> Values:
+        value = values[0]
+        if value is None:
+            return (None,)
+        if isinstance(value, list):
+            raise ShapeError("expected a single value, found a list")
+        items = [value]
+        return (keep_to(items, node) if keep_to else items,)
+
+    def to_single(values: Values, node: dict) -> Values:
+        items = values[0]
+        if not items:
+            return (None,)
+        first = items[0] if isinstance(items, list) else items
+        return (keep_from(first, node) if keep_from else first,)
+    return to_list, to_single
+
+
+# --- CodeableConcept[] + Reference[] <-> CodeableReference[] ------------------------------------------------
+
+def _build_lists_to_cr(spec: RuleSpec) -> tuple[Fn, Fn]:
+    allows_reference = _allows(spec.to_targets[0])
+
+    def merge(values: Values, node: dict) -> Values:
+        concepts, references = values
+        merged = [{"concept": _expect_dict(c, "a CodeableConcept")} for c in concepts or ()]
+        merged += [{"reference": r} for r in references or () if allows_reference(r, node)]
+        return (merged or None,)
+
+    def split(values: Values, node: dict) -> Values:
+        concepts, references = [], []
+        for item in values[0] or ():
+            item = _expect_dict(item, "a CodeableReference")
+            if "concept" in item:
+                concepts.append(item["concept"])
+            if "reference" in item:
+                references.append(item["reference"])
+        return (concepts or None, references or None)
+    return merge, split
+
+
+# --- Coding <-> CodeableReference.concept.coding[0] ----------------------------------------------------------
+
+def _build_coding_to_cr(spec: RuleSpec) -> tuple[Fn, Fn]:
+    def wrap(coding: Any) -> dict:
+        return {"concept": _coding_to_cc(coding)}
+
+    def unwrap(cr: Any) -> dict | None:
+        concept = _expect_dict(cr, "a CodeableReference").get("concept")
+        return _cc_to_coding(concept) if concept is not None else None
+    forward, backward = _each(wrap), _each(unwrap)
+    return (lambda values, node: (forward(values[0]),)), (lambda values, node: (backward(values[0]),))
+
+
+# --- Coding(system, code) <-> primitive ----------------------------------------------------------------------
+
+def _build_coding_to_primitive(spec: RuleSpec) -> tuple[Fn, Fn]:
+    system = spec.params["system"]
+    prefix = spec.params.get("prefix", "")
+    pattern = re.compile(spec.params["pattern"])
+
+    def code_of(coding: Any) -> Any:
+        code = _expect_dict(coding, "a Coding").get("code")
+        text = primitive_value(code)
+        if text is None:
+            return None
+        if pattern.match(text):
+            return code
+        if prefix and pattern.match(prefix + text):
+            return _with_text(code, prefix + text)    # a bare OID: the form the primitive requires
+        return None
+
+    def coding_of(code: Any) -> dict:
+        if isinstance(code, (dict, list)):
+            raise ShapeError(f"expected a primitive, found {type(code).__name__}")
+        return {"system": system, "code": code}
+    forward, backward = _each(code_of), _each(coding_of)
+    return (lambda values, node: (forward(values[0]),)), (lambda values, node: (backward(values[0]),))
+
+
+# --- code translation ----------------------------------------------------------------------------------------
+
+def _build_translate(spec: RuleSpec) -> tuple[Fn, Fn]:
+    codes: dict[str, str] = spec.params["codes"]
+    inverse = {to: frm for frm, to in codes.items()}
+    inverse.update(spec.params.get("target_only", {}))
+
+    def through(table: dict[str, str]) -> Fn:
+        def translate(values: Values, node: dict) -> Values:
+            code = values[0]
+            if code is None:
+                return (None,)
+            if isinstance(code, (dict, list)):
+                raise ShapeError(f"expected a code, found {type(code).__name__}")
+            text = primitive_value(code)
+            mapped = table.get(text, text) if text is not None else None
+            return (code if mapped == text else _with_text(code, mapped),)
+        return translate
+    return through(codes), through(inverse)
+
+
+# --- no home: cross-version extension ------------------------------------------------------------------------
+
+def _build_extension(spec: RuleSpec) -> tuple[Fn, Fn]:
+    return (lambda values, node: ()), (lambda values, node: (None,))
+
+
+OPERATIONS: dict[str, Operation] = {op.name: op for op in (
+    Operation("copy", "copy", (1, 1), _build_copy, reshapes=False),
+    Operation("coding-to-codeableconcept", "codeableconcept-to-coding", (1, 1), _build_coding_to_cc),
+    Operation("single-to-list", "list-to-single", (1, 1), _build_single_to_list),
+    Operation("lists-to-codeablereference", "codeablereference-to-lists", (2, 1), _build_lists_to_cr),
+    Operation("coding-to-codeablereference", "codeablereference-to-coding", (1, 1), _build_coding_to_cr),
+    Operation("coding-to-primitive", "primitive-to-coding", (1, 1), _build_coding_to_primitive,
+              params=frozenset({"system", "prefix", "pattern"})),
+    Operation("translate", "translate", (1, 1), _build_translate, params=frozenset({"codes", "target_only"})),
+    Operation("extension", "from-extension", (1, 0), _build_extension),
+)}
