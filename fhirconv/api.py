@@ -1,0 +1,106 @@
+"""The public functions. Everything here is safe to call from many threads at once.
+
+``Converter`` is the one configured object (version, pretty, comments); the module-level
+functions are shortcuts that use a shared converter per configuration.
+"""
+
+from __future__ import annotations
+
+import functools
+
+from .definitions import Definitions, load, normalize_version
+from .errors import FhirConvError, FhirSyntaxError
+from .formats.json import parse_json, serialize_json, tree_from_json_form, tree_to_json_form
+from .formats.xml import parse_xml, serialize_xml
+
+__all__ = ["Converter", "convert", "parse", "serialize", "sniff_format", "to_json_form", "from_json_form"]
+
+FORMATS = ("json", "xml")
+
+
+def sniff_format(data: bytes | str) -> str:
+    """``"json"`` or ``"xml"`` from the first significant character (after a BOM and whitespace)."""
+    head = data[:4096]
+    if isinstance(head, bytes):
+        head = head.lstrip(b"\xef\xbb\xbf \t\r\n")[:1]
+        first = head.decode("latin-1")
+    else:
+        first = head.lstrip("\ufeff \t\r\n")[:1]
+    if first in ("{", "["):
+        return "json"
+    if first == "<":
+        return "xml"
+    if not first:
+        raise FhirSyntaxError("empty input: expected a FHIR resource in JSON or XML", line=1, column=1)
+    raise FhirSyntaxError(f"cannot tell the format: input starts with {first!r}, expected '{{' (JSON) or '<' (XML)",
+                          line=1, column=1)
+
+
+def _format_name(name: str) -> str:
+    lowered = str(name).lower()
+    if lowered not in FORMATS:
+        raise FhirConvError(f"unknown format {name!r}: use json or xml")
+    return lowered
+
+
+class Converter:
+    """Reads and writes FHIR of one version. Immutable, so one instance serves every thread."""
+
+    __slots__ = ("definitions", "pretty", "keep_comments")
+
+    def __init__(self, *, fhir_version: str = "R4", pretty: bool = True, keep_comments: bool = False):
+        self.definitions: Definitions = load(fhir_version)
+        self.pretty = pretty
+        self.keep_comments = keep_comments
+
+    @property
+    def fhir_version(self) -> str:
+        return self.definitions.label
+
+    def parse(self, data: bytes | str, *, format: str | None = None) -> dict:
+        """JSON or XML text (sniffed unless ``format`` says) -> element tree."""
+        fmt = _format_name(format) if format else sniff_format(data)
+        if fmt == "json":
+            return parse_json(data, self.definitions)
+        return parse_xml(data, self.definitions, keep_comments=self.keep_comments)
+
+    def serialize(self, tree: dict, *, format: str) -> bytes:
+        if _format_name(format) == "json":
+            return serialize_json(tree, self.definitions, pretty=self.pretty)
+        return serialize_xml(tree, self.definitions, pretty=self.pretty)
+
+    def convert(self, data: bytes | str, *, to: str) -> bytes:
+        """JSON <-> XML (the input format is sniffed); same-format output is normalized."""
+        return self.serialize(self.parse(data), format=to)
+
+
+@functools.lru_cache(maxsize=64)
+def _converter(fhir_version: str, pretty: bool, keep_comments: bool) -> Converter:
+    return Converter(fhir_version=fhir_version, pretty=pretty, keep_comments=keep_comments)
+
+
+def convert(data: bytes | str, *, to: str, fhir_version: str = "R4", pretty: bool = True,
+            keep_comments: bool = False) -> bytes:
+    """Convert one FHIR resource between JSON and XML; the input format is sniffed."""
+    return _converter(normalize_version(fhir_version), pretty, keep_comments).convert(data, to=to)
+
+
+def parse(data: bytes | str, *, fhir_version: str = "R4", format: str | None = None,
+          keep_comments: bool = False) -> dict:
+    """FHIR JSON or XML -> element tree (see ``fhirconv.tree``)."""
+    return _converter(normalize_version(fhir_version), True, keep_comments).parse(data, format=format)
+
+
+def serialize(tree: dict, *, format: str, fhir_version: str = "R4", pretty: bool = True) -> bytes:
+    """Element tree -> FHIR JSON or XML bytes."""
+    return _converter(normalize_version(fhir_version), pretty, False).serialize(tree, format=format)
+
+
+def to_json_form(tree: dict, *, fhir_version: str = "R4") -> dict:
+    """Element tree -> JSON-form dict (integers as int, decimals as ``decimal.Decimal``)."""
+    return tree_to_json_form(tree, load(fhir_version))
+
+
+def from_json_form(obj: dict, *, fhir_version: str = "R4") -> dict:
+    """JSON-form dict -> element tree, checked against the definitions."""
+    return tree_from_json_form(obj, load(fhir_version))

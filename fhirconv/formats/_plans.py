@@ -1,0 +1,67 @@
+"""What the codecs need to know about a type, computed once per (version, type) and cached.
+
+A *field* describes one JSON/XML name of a type: the element's position in definition
+order, what kind of node it holds and whether it repeats. Readers look fields up by the
+name they meet; writers by the tree key. Both are plain tuples so the hot loops unpack
+them without attribute lookups.
+"""
+
+from __future__ import annotations
+
+from ..definitions import Definitions
+
+# Field kinds.
+PRIMITIVE = 0   # sub = JSON kind: "string" | "number" | "boolean"
+COMPLEX = 1     # sub = the type key whose fields describe the child
+RESOURCE = 2    # a whole nested resource (contained, Bundle.entry.resource)
+XHTML = 3       # the narrative div
+ATTRIBUTE = 4   # Element.id, Extension.url: plain strings, XML attributes
+COMMENTS = 5    # "fhir_comments": not an element; comments carried alongside
+
+FHIR_NS = "http://hl7.org/fhir"
+XHTML_NS = "http://www.w3.org/1999/xhtml"
+
+# (index, kind, sub, is_list, name): index is the element's position in definition order
+# (all the names of one choice element share it), name is the tree / JSON / XML name.
+Field = tuple
+
+
+def fields_of(defs: Definitions, type_name: str) -> dict[str, Field]:
+    """The fields of a type by name, in definition order. Cached on the definitions."""
+    key = ("fields", type_name)
+    fields = defs.plans.get(key)
+    if fields is None:
+        fields = defs.plans[key] = _compile_fields(defs, type_name)
+    return fields
+
+
+def _compile_fields(defs: Definitions, type_name: str) -> dict[str, Field]:
+    type_def = defs.types[type_name]
+    fields: dict[str, Field] = {}
+    for index, element in enumerate(type_def.elements):
+        if element.max == "0":
+            continue
+        for name, code in element.json_names().items():
+            fields[name] = (index, _kind(defs, element, code), _sub(defs, code), element.is_list, name)
+    fields["fhir_comments"] = (-1, COMMENTS, None, True, "fhir_comments")
+    return fields
+
+
+def _kind(defs: Definitions, element, code: str) -> int:
+    if element.attr:
+        return ATTRIBUTE
+    if code == "xhtml":
+        return XHTML
+    if code in defs.primitives:
+        return PRIMITIVE
+    if defs.is_resource(code):
+        return RESOURCE
+    if code not in defs.types:
+        raise KeyError(f"definitions name a type they do not define: {code}")
+    return COMPLEX
+
+
+def _sub(defs: Definitions, code: str):
+    if code in defs.primitives:
+        return defs.primitives[code]["json"]
+    return code

@@ -1,0 +1,643 @@
+"""FHIR XML <-> element tree.
+
+Reading uses lxml with a parser that cannot be turned against the host: no DTD is loaded,
+no entity is expanded, nothing is fetched from the network or the file system, and a
+document with a DOCTYPE is refused outright (FHIR forbids DTDs). ``huge_tree`` is on so a
+large inline Binary reads; nesting and value limits are enforced by the walk instead.
+
+The narrative ``div`` is taken from the source text as written (its exact markup), not
+re-serialized. Writing builds the XML text directly from the tree, element by element in
+definition order, escaping what XML 1.0 needs and refusing what it cannot carry.
+"""
+
+from __future__ import annotations
+
+import re
+
+from lxml import etree
+
+from ..definitions import Definitions
+from ..errors import FhirConvError, FhirSyntaxError, StructureError, UnrepresentableError, UnsafeInputError
+from ..tree import Primitive
+from ._plans import ATTRIBUTE, COMMENTS, COMPLEX, FHIR_NS, PRIMITIVE, RESOURCE, XHTML, XHTML_NS, fields_of
+
+__all__ = ["parse_xml", "serialize_xml", "safe_parser"]
+
+_FHIR = "{" + FHIR_NS + "}"
+_XHTML_DIV = "{" + XHTML_NS + "}div"
+_FHIR_LEN = len(_FHIR)
+_MAX_DEPTH = 200  # real FHIR nests a few dozen levels; this keeps recursion far from Python's limit
+
+
+def safe_parser(*, keep_comments: bool = False) -> etree.XMLParser:
+    """A parser that expands no entity and reads no DTD, file or URL."""
+    return etree.XMLParser(
+        resolve_entities=False, load_dtd=False, dtd_validation=False, no_network=True,
+        huge_tree=True, remove_comments=not keep_comments, remove_pis=True, collect_ids=False,
+        remove_blank_text=False, strip_cdata=True)
+
+
+# lxml parsers are not thread-safe; one per thread and setting, created on first use.
+import threading  # noqa: E402
+_local = threading.local()
+
+
+def _parser(keep_comments: bool) -> etree.XMLParser:
+    name = "with_comments" if keep_comments else "plain"
+    parser = getattr(_local, name, None)
+    if parser is None:
+        parser = safe_parser(keep_comments=keep_comments)
+        setattr(_local, name, parser)
+    return parser
+
+
+# -- reading -------------------------------------------------------------------------------
+
+def parse_xml(data: bytes | str, defs: Definitions, *, keep_comments: bool = False) -> dict:
+    """FHIR XML -> tree. Errors carry the element path and its line (and column)."""
+    source = data.encode("utf-8") if isinstance(data, str) else data
+    if source.startswith(b"\xef\xbb\xbf"):
+        source = source[3:]
+    root = _parse_document(source, keep_comments)
+    reader = _TreeReader(defs, source, keep_comments)
+    try:
+        return reader.resource(root)
+    except RecursionError:
+        raise StructureError("XML nested too deeply") from None
+    except FhirConvError as err:
+        raise _locate(err, source) from None
+
+
+def _parse_document(source: bytes, keep_comments: bool):
+    if source[:2] in (b"\xff\xfe", b"\xfe\xff") or source[:4] in (b"<\x00?\x00", b"\x00<\x00?"):
+        raise FhirSyntaxError("FHIR XML must be UTF-8; this looks like UTF-16", line=1, column=1)
+    try:
+        tree = etree.fromstring(source, _parser(keep_comments)).getroottree()
+    except etree.XMLSyntaxError as exc:
+        line, column = exc.position if exc.position else (None, None)
+        raise FhirSyntaxError(f"not well-formed XML: {_libxml_message(exc)}", line=line, column=column) from None
+    except ValueError as exc:  # e.g. an encoding declaration lxml cannot honour
+        raise FhirSyntaxError(f"cannot read XML: {exc}") from None
+    if tree.docinfo.doctype:
+        raise UnsafeInputError("DOCTYPE is not allowed in FHIR XML (no DTDs, no entity declarations)",
+                               line=1, column=1)
+    encoding = (tree.docinfo.encoding or "UTF-8").upper()
+    if encoding not in ("UTF-8", "UTF8"):
+        raise FhirSyntaxError(f"FHIR XML must be UTF-8, not {tree.docinfo.encoding}", line=1, column=1)
+    return tree.getroot()
+
+
+def _libxml_message(exc) -> str:
+    message = str(exc.msg if hasattr(exc, "msg") else exc)
+    return re.sub(r", line \d+, column \d+$", "", message)
+
+
+def _locate(err: FhirConvError, source: bytes) -> FhirConvError:
+    elem = getattr(err, "element", None)
+    if err.line is None and elem is not None and elem.sourceline:
+        line = elem.sourceline
+        column = None
+        local = elem.tag.rpartition("}")[2] if isinstance(elem.tag, str) else None
+        if local:
+            text = _line_text(source, line)
+            hit = re.search(rb"<(?:[\w.-]+:)?" + re.escape(local.encode()) + rb"\b", text)
+            column = hit.start() + 1 if hit else None
+        err.located(line=line, column=column)
+    return err
+
+
+def _line_text(source: bytes, line: int) -> bytes:
+    start = 0
+    for _ in range(line - 1):
+        start = source.find(b"\n", start) + 1
+        if start == 0:
+            return b""
+    end = source.find(b"\n", start)
+    return source[start:] if end < 0 else source[start:end]
+
+
+def _blame(err: FhirConvError, elem) -> FhirConvError:
+    """Remember the innermost element an error is about, for its line and column."""
+    if getattr(err, "element", None) is None:
+        err.element = elem
+    return err
+
+
+_NUMBER = re.compile(r"-?(?:0|[1-9][0-9]*)(?:\.[0-9]+)?(?:[eE][+-]?[0-9]+)?\Z")
+
+
+class _TreeReader:
+    __slots__ = ("defs", "plans", "source", "keep_comments", "depth", "line_starts")
+
+    def __init__(self, defs: Definitions, source: bytes, keep_comments: bool):
+        self.defs = defs
+        self.plans = defs.plans
+        self.source = source
+        self.keep_comments = keep_comments
+        self.depth = 0
+        self.line_starts = None
+
+    def fields(self, type_name: str) -> dict:
+        key = ("xml-fields", type_name)
+        fields = self.plans.get(key)
+        if fields is None:
+            # The narrative div is the one FHIR element outside the FHIR namespace.
+            fields = self.plans[key] = {
+                (_XHTML_DIV if field[1] == XHTML else _FHIR + name): field
+                for name, field in fields_of(self.defs, type_name).items() if field[1] != COMMENTS}
+        return fields
+
+    def resource(self, root) -> dict:
+        rtype = self._resource_type(root)
+        try:
+            node = self.complex(root, rtype, True)
+        except FhirConvError as err:
+            raise err.rooted(rtype) from None
+        if self.keep_comments:
+            outside = [c.text for c in _siblings(root) if isinstance(c, etree._Comment)]
+            if outside:
+                node = _with_comments(node, outside)
+        return node
+
+    def _resource_type(self, elem) -> str:
+        tag = elem.tag
+        if not isinstance(tag, str) or not tag.startswith(_FHIR):
+            namespace = tag[1:].partition("}")[0] if isinstance(tag, str) and tag.startswith("{") else ""
+            name = etree.QName(elem).localname if isinstance(tag, str) else "?"
+            raise _blame(StructureError(
+                f"<{name}> is not in the FHIR namespace {FHIR_NS}"
+                + (f" (it is in {namespace})" if namespace else " (no namespace)")), elem)
+        rtype = tag[_FHIR_LEN:]
+        if rtype not in self.defs.resource_types:
+            raise _blame(StructureError(
+                f"unknown resource type <{rtype}> for FHIR {self.defs.label} ({self.defs.fhir_version})"), elem)
+        return rtype
+
+    def complex(self, elem, type_name: str, is_resource: bool = False) -> dict:
+        fields = self.plans.get(("xml-fields", type_name)) or self.fields(type_name)
+        out = {"resourceType": type_name} if is_resource else {}
+        if elem.attrib:
+            self._attributes(elem, fields, out, is_resource)
+        text = elem.text
+        if text is not None and not text.isspace():
+            raise _blame(StructureError(f"text {_shown(text)} is not allowed here (FHIR XML has no mixed content)"), elem)
+        self.depth += 1
+        if self.depth > _MAX_DEPTH:
+            raise _blame(StructureError(f"nested more than {_MAX_DEPTH} levels deep"), elem)
+        last = -1
+        unordered = False
+        for child in elem:
+            tag = child.tag
+            tail = child.tail
+            if tail is not None and not tail.isspace():
+                raise _blame(StructureError(f"text {_shown(tail)} is not allowed here (FHIR XML has no mixed content)"), elem)
+            if type(tag) is not str:  # a comment (processing instructions are removed)
+                out.setdefault("fhir_comments", []).append(child.text or "")
+                continue
+            field = fields.get(tag)
+            if field is None:
+                raise self._unknown(child, type_name)
+            index, kind, sub, is_list, name = field
+            try:
+                if kind == PRIMITIVE:
+                    node = self.primitive(child, sub)
+                elif kind == COMPLEX:
+                    node = self.complex(child, sub)
+                elif kind == RESOURCE:
+                    node = self.nested_resource(child)
+                elif kind == XHTML:
+                    node = self.xhtml(child)
+                else:
+                    raise _blame(StructureError(f"{name} must be an XML attribute, not an element"), child)
+            except FhirConvError as err:
+                if is_list:
+                    err.at(f"[{len(out.get(name, ()))}]")
+                raise err.at("." + name) from None
+            if is_list:
+                if index == last:
+                    out[name].append(node)
+                elif name in out:
+                    out[name].append(node)
+                    unordered = True
+                else:
+                    out[name] = [node]
+            elif index == last or name in out:
+                raise _blame(StructureError(f"<{name}> given twice (or two types of one choice element)"), child).at("." + name)
+            else:
+                out[name] = node
+            if index < last:
+                unordered = True
+            last = index
+        self.depth -= 1
+        if not out:
+            raise _blame(StructureError("empty element: FHIR elements must have a value, children or extensions"), elem)
+        if unordered:
+            out = _in_definition_order(out, fields)
+        return out
+
+    def _attributes(self, elem, fields: dict, out: dict, is_resource: bool) -> None:
+        for key, value in elem.items():
+            field = fields.get(_FHIR + key) if "{" not in key else None
+            if field is None or field[1] != ATTRIBUTE or is_resource:
+                raise _blame(StructureError(f'attribute {key}="{value}" is not allowed on this element'), elem)
+            if not value:
+                raise _blame(StructureError(f"empty {key} attribute"), elem).at("." + key)
+            out[key] = value
+
+    def primitive(self, elem, json_kind: str):
+        value = None
+        node_id = None
+        for key, attr in elem.items():
+            if key == "value":
+                value = attr
+            elif key == "id":
+                node_id = attr
+            else:
+                raise _blame(StructureError(f'attribute {key}="{attr}" is not allowed on a primitive'), elem)
+        if value is not None:
+            if not value:
+                raise _blame(StructureError('empty value="": FHIR values must not be empty (leave the element out)'), elem)
+            if json_kind != "string":
+                _check_lexeme(value, json_kind, elem)
+        text = elem.text
+        if text is not None and not text.isspace():
+            raise _blame(StructureError(f"text {_shown(text)} is not allowed in a primitive (use value=\"...\")"), elem)
+        if len(elem) == 0:
+            if node_id is None:
+                if value is None:
+                    raise _blame(StructureError("a primitive needs a value attribute or extensions"), elem)
+                return value
+            return Primitive(value, node_id)
+        extensions = []
+        comments = None
+        ext_fields = self.plans.get(("xml-fields", "Extension")) or self.fields("Extension")
+        for child in elem:
+            tail = child.tail
+            if tail is not None and not tail.isspace():
+                raise _blame(StructureError(f"text {_shown(tail)} is not allowed here"), elem)
+            if type(child.tag) is not str:
+                comments = (comments or []) + [child.text or ""]
+                continue
+            if child.tag != _FHIR + "extension":
+                raise _blame(StructureError(f"<{_local(child)}> is not allowed in a primitive (only extension)"), child)
+            try:
+                extensions.append(self.complex(child, "Extension"))
+            except FhirConvError as err:
+                raise err.at(f".extension[{len(extensions)}]") from None
+        del ext_fields
+        if value is None and not extensions and node_id is None and not comments:
+            raise _blame(StructureError("a primitive needs a value attribute or extensions"), elem)
+        return Primitive(value, node_id, extensions or None, comments)
+
+    def nested_resource(self, elem) -> dict:
+        if elem.attrib:
+            raise _blame(StructureError("a resource container takes no attributes"), elem)
+        children = [c for c in elem if type(c.tag) is str]
+        if len(children) != 1:
+            raise _blame(StructureError(f"must hold exactly one resource, not {len(children)} elements"), elem)
+        inner = children[0]
+        if inner.tail is not None and not inner.tail.isspace() or (elem.text and not elem.text.isspace()):
+            raise _blame(StructureError("text is not allowed here (FHIR XML has no mixed content)"), elem)
+        rtype = self._resource_type(inner)
+        node = self.complex(inner, rtype, True)
+        comments = [c.text or "" for c in elem if type(c.tag) is not str]
+        return _with_comments(node, comments) if comments else node
+
+    def xhtml(self, elem):
+        if elem.tag != _XHTML_DIV:
+            raise _blame(StructureError(
+                f"the narrative must be an XHTML <div> in namespace {XHTML_NS}, not <{_local(elem)}>"), elem)
+        return _raw_markup(elem, self.source, self)
+
+    def _unknown(self, child, type_name: str) -> FhirConvError:
+        tag = child.tag
+        if tag.startswith(_FHIR):
+            message = f"unknown element <{tag[_FHIR_LEN:]}> in {type_name} for FHIR {self.defs.label}"
+        else:
+            message = (f"element <{_local(child)}> in namespace {etree.QName(child).namespace or '(none)'} "
+                       f"is not FHIR (expected namespace {FHIR_NS})")
+        return _blame(StructureError(message), child).at("." + _local(child))
+
+
+def _local(elem) -> str:
+    tag = elem.tag
+    return tag.rpartition("}")[2] if isinstance(tag, str) else "?"
+
+
+def _siblings(root):
+    node = root.getprevious()
+    before = []
+    while node is not None:
+        before.append(node)
+        node = node.getprevious()
+    after = []
+    node = root.getnext()
+    while node is not None:
+        after.append(node)
+        node = node.getnext()
+    return list(reversed(before)) + after
+
+
+def _with_comments(node: dict, comments: list[str]) -> dict:
+    existing = node.get("fhir_comments", [])
+    merged = {"resourceType": node["resourceType"], "fhir_comments": comments + existing}
+    merged.update((k, v) for k, v in node.items() if k not in merged)
+    return merged
+
+
+def _in_definition_order(out: dict, fields: dict) -> dict:
+    def position(item):
+        key = item[0]
+        if key == "resourceType":
+            return -2
+        if key == "fhir_comments":
+            return -1
+        field = fields.get(_FHIR + key)
+        return field[0] if field else -1
+    return dict(sorted(out.items(), key=position))
+
+
+def _check_lexeme(value: str, json_kind: str, elem) -> None:
+    if json_kind == "number":
+        if not _NUMBER.match(value):
+            raise _blame(StructureError(f'value="{value}" is not a FHIR number'), elem)
+    elif value != "true" and value != "false":
+        raise _blame(StructureError(f'value="{value}" is not a boolean (true or false)'), elem)
+
+
+def _shown(text: str) -> str:
+    text = text.strip()
+    return repr(text if len(text) <= 40 else text[:37] + "...")
+
+
+# The narrative's exact markup: the slice of the source from <div ...> to its </div>.
+_MARKUP_TOKEN = re.compile(
+    rb"<!--.*?-->|<!\[CDATA\[.*?\]\]>|<\?.*?\?>"
+    rb"|<(/?)[^\s/>!?]+(?:\s+[^\s=/>]+\s*=\s*(?:\"[^\"]*\"|'[^']*'))*\s*(/?)>", re.S)
+_DIV_START = re.compile(rb"<(?:[\w.-]+:)?div\b")
+_XMLNS_XHTML = re.compile(r"""\sxmlns\s*=\s*["']http://www\.w3\.org/1999/xhtml["']""")
+
+
+def _raw_markup(elem, source: bytes, reader: _TreeReader) -> str:
+    """The div exactly as written in the source, or lxml's serialization if it cannot be found."""
+    start = _line_offset(reader, elem.sourceline)
+    match = _DIV_START.search(source, start) if start is not None else None
+    if match is None or elem.prefix is not None:
+        return _reserialized(elem)
+    depth = 0
+    elements = 0
+    for token in _MARKUP_TOKEN.finditer(source, match.start()):
+        closing, empty = token.group(1), token.group(2)
+        if closing is None:  # comment, CDATA, PI
+            continue
+        if closing:
+            depth -= 1
+        else:
+            elements += 1
+            if not empty:
+                depth += 1
+        if depth == 0:
+            raw = source[match.start():token.end()]
+            break
+    else:
+        return _reserialized(elem)
+    # A cheap proof that the slice is this element: the same number of elements inside.
+    if elements != sum(1 for _ in elem.iter(etree.Element)):
+        return _reserialized(elem)
+    text = raw.decode("utf-8")
+    if "\r" in text:  # XML reads CRLF and CR as LF; so does the markup it carries
+        text = text.replace("\r\n", "\n").replace("\r", "\n")
+    if "&#" in text:  # a carriage return that is content (see _carriage_returns_kept)
+        text = _CR_REFERENCE.sub("\r", text)
+    first_tag_end = text.index(">")
+    if not _XMLNS_XHTML.search(text[:first_tag_end]):
+        text = text[:4] + f' xmlns="{XHTML_NS}"' + text[4:]
+    return text
+
+
+_CR_REFERENCE = re.compile(r"&#(?:13|x0*[dD]);")
+_TAG_OR_TEXT = re.compile(r"(<[^>]*>)|([^<]+)")
+_QUOTED = re.compile(r"\"[^\"]*\"|'[^']*'")
+
+
+def _carriage_returns_kept(markup: str) -> str:
+    """Write CR as &#13; so XML's line-end normalization cannot turn it into LF.
+
+    A JSON div may hold CR characters (``\\r\\n``); raw in an XML document they would be read
+    back as LF. As a character reference in text and attribute values they survive, and the
+    reader turns them back into CR. Inside a tag, outside quotes, a CR is only layout.
+    """
+    def fix(match):
+        tag, text = match.group(1), match.group(2)
+        if text is not None:
+            return text.replace("\r", "&#13;")
+        quoted = _QUOTED.sub(lambda q: q.group().replace("\r", "&#13;"), tag)
+        return quoted.replace("\r", " ")
+    return _TAG_OR_TEXT.sub(fix, markup)
+
+
+def _line_offset(reader: _TreeReader, line: int | None) -> int | None:
+    if not line:
+        return None
+    starts = reader.line_starts
+    if starts is None:
+        starts = reader.line_starts = [0] + [m.end() for m in re.finditer(rb"\n", reader.source)]
+    return starts[line - 1] if line - 1 < len(starts) else None
+
+
+def _reserialized(elem) -> str:
+    copy = etree.fromstring(etree.tostring(elem, with_tail=False))
+    etree.cleanup_namespaces(copy)
+    return etree.tostring(copy, encoding=str, with_tail=False)
+
+
+# -- writing -------------------------------------------------------------------------------
+
+# Characters XML 1.0 cannot carry at all (not even as character references), plus lone surrogates.
+_ILLEGAL = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ud800-\udfff\ufffe\uffff]")
+_ATTR_SPECIAL = re.compile("[&<>\"\t\n\r\x00-\x08\x0b\x0c\x0e-\x1f\ud800-\udfff\ufffe\uffff]")
+
+
+def _attr(value: str) -> str:
+    """Escape a value for a double-quoted attribute; TAB/LF/CR as references so they survive."""
+    if not _ATTR_SPECIAL.search(value):
+        return value
+    bad = _ILLEGAL.search(value)
+    if bad:
+        raise UnrepresentableError(
+            f"character U+{ord(bad.group()):04X} cannot be written in XML 1.0 (not even as a reference)")
+    return (value.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;").replace('"', "&quot;")
+            .replace("\t", "&#9;").replace("\n", "&#10;").replace("\r", "&#13;"))
+
+
+def serialize_xml(tree: dict, defs: Definitions, *, pretty: bool = True) -> bytes:
+    """Tree -> FHIR XML bytes (UTF-8, with an XML declaration)."""
+    writer = _XmlWriter(defs, pretty)
+    rtype = tree.get("resourceType") if type(tree) is dict else None
+    if rtype not in defs.resource_types:
+        raise StructureError(f"not a resource of FHIR {defs.label}: resourceType {rtype!r}")
+    try:
+        writer.resource(tree, rtype, "", f' xmlns="{FHIR_NS}"')
+    except FhirConvError as err:
+        raise err.rooted(rtype) from None
+    except RecursionError:
+        raise StructureError("tree nested too deeply").rooted(rtype) from None
+    out = writer.out
+    out.append("\n" if pretty else "")
+    try:
+        return ('<?xml version="1.0" encoding="UTF-8"?>\n' + "".join(out)).encode("utf-8")
+    except UnicodeEncodeError as exc:
+        raise UnrepresentableError(f"cannot encode as UTF-8: {exc.reason}") from None
+
+
+class _XmlWriter:
+    __slots__ = ("defs", "plans", "out", "pretty")
+
+    def __init__(self, defs: Definitions, pretty: bool):
+        self.defs = defs
+        self.plans = defs.plans
+        self.out: list[str] = []
+        self.pretty = pretty
+
+    def resource(self, node: dict, rtype: str, indent: str, namespace: str = "") -> None:
+        self.complex(node, rtype, rtype, indent, namespace)
+
+    def complex(self, node: dict, type_name: str, tag: str, indent: str, extra: str = "") -> None:
+        fields = self.plans.get(("fields", type_name)) or fields_of(self.defs, type_name)
+        out = self.out
+        attrs = extra
+        # Attributes (id, Extension.url) go into the start tag although url follows
+        # extension in definition order.
+        for name in self.attribute_names(type_name, fields):
+            value = node.get(name)
+            if value is not None:
+                try:
+                    attrs += f' {name}="{_attr(value)}"'
+                except FhirConvError as err:
+                    raise err.at("." + name) from None
+        inner = indent + "  " if self.pretty else ""
+        nl = "\n" if self.pretty else ""
+        opened = False
+        for key, value in node.items():
+            field = fields.get(key)
+            if field is None:
+                if key == "resourceType":
+                    continue
+                raise StructureError(f'"{key}" is not an element of {type_name}').at("." + key)
+            kind = field[1]
+            if kind == ATTRIBUTE:
+                continue
+            if not opened:
+                out.append(f"{indent}<{tag}{attrs}>{nl}")
+                opened = True
+            sub = field[2]
+            try:
+                if kind == PRIMITIVE:
+                    if field[3]:
+                        for i, item in enumerate(value):
+                            try:
+                                self.primitive(item, key, inner)
+                            except FhirConvError as err:
+                                raise err.at(f"[{i}]") from None
+                    else:
+                        self.primitive(value, key, inner)
+                elif kind == COMPLEX:
+                    if field[3]:
+                        for i, item in enumerate(value):
+                            try:
+                                self.complex(item, sub, key, inner)
+                            except FhirConvError as err:
+                                raise err.at(f"[{i}]") from None
+                    else:
+                        self.complex(value, sub, key, inner)
+                elif kind == RESOURCE:
+                    for i, item in enumerate(value if field[3] else (value,)):
+                        try:
+                            self.nested_resource(item, key, inner)
+                        except FhirConvError as err:
+                            raise err.at(f"[{i}]" if field[3] else "") from None
+                elif kind == XHTML:
+                    self.xhtml(value, inner)
+                else:  # COMMENTS
+                    for comment in value:
+                        out.append(f"{inner}<!--{_comment(comment)}-->{nl}")
+            except FhirConvError as err:
+                raise err.at("." + key) from None
+        if opened:
+            out.append(f"{indent}</{tag}>{nl}")
+        else:
+            out.append(f"{indent}<{tag}{attrs}/>{nl}")
+
+    def attribute_names(self, type_name: str, fields: dict) -> tuple[str, ...]:
+        key = ("xml-attributes", type_name)
+        names = self.plans.get(key)
+        if names is None:
+            names = self.plans[key] = tuple(name for name, f in fields.items() if f[1] == ATTRIBUTE)
+        return names
+
+    def primitive(self, node, tag: str, indent: str) -> None:
+        nl = "\n" if self.pretty else ""
+        if type(node) is str:
+            if _ATTR_SPECIAL.search(node):
+                node = _attr(node)
+            self.out.append(f'{indent}<{tag} value="{node}"/>{nl}')
+            return
+        attrs = ""
+        if node.id is not None:
+            attrs = f' id="{_attr(node.id)}"'
+        if node.value is not None:
+            attrs += f' value="{_attr(node.value)}"'
+        if not node.extension and not node.comments:
+            self.out.append(f"{indent}<{tag}{attrs}/>{nl}")
+            return
+        self.out.append(f"{indent}<{tag}{attrs}>{nl}")
+        inner = indent + "  " if self.pretty else ""
+        for comment in node.comments or ():
+            self.out.append(f"{inner}<!--{_comment(comment)}-->{nl}")
+        for i, ext in enumerate(node.extension or ()):
+            try:
+                self.complex(ext, "Extension", "extension", inner)
+            except FhirConvError as err:
+                raise err.at(f".extension[{i}]") from None
+        self.out.append(f"{indent}</{tag}>{nl}")
+
+    def nested_resource(self, node: dict, tag: str, indent: str) -> None:
+        rtype = node.get("resourceType") if type(node) is dict else None
+        if rtype not in self.defs.resource_types:
+            raise StructureError(f"not a resource: resourceType {rtype!r}")
+        nl = "\n" if self.pretty else ""
+        self.out.append(f"{indent}<{tag}>{nl}")
+        self.complex(node, rtype, rtype, indent + "  " if self.pretty else "")
+        self.out.append(f"{indent}</{tag}>{nl}")
+
+    def xhtml(self, value, indent: str) -> None:
+        nl = "\n" if self.pretty else ""
+        markup = value if type(value) is str else value.value
+        self.out.append(f"{indent}{checked_xhtml(markup)}{nl}")
+
+
+def checked_xhtml(markup: str) -> str:
+    """The div markup, proven well-formed XHTML before it goes into a document."""
+    bad = _ILLEGAL.search(markup)
+    if bad:
+        raise UnrepresentableError(f"character U+{ord(bad.group()):04X} in the narrative cannot be written in XML 1.0")
+    try:
+        div = etree.fromstring(markup.encode("utf-8"), _parser(False))
+    except etree.XMLSyntaxError as exc:
+        raise StructureError(f"the narrative div is not well-formed XHTML: {_libxml_message(exc)}") from None
+    if div.getroottree().docinfo.doctype:
+        raise UnsafeInputError("DOCTYPE is not allowed in the narrative")
+    if div.tag == "div":  # no namespace declared: the div is XHTML by definition
+        markup = markup[:4] + f' xmlns="{XHTML_NS}"' + markup[4:]
+    elif div.tag != _XHTML_DIV:
+        raise StructureError(f"the narrative must be an XHTML <div>, not <{etree.QName(div).localname}>")
+    return _carriage_returns_kept(markup) if "\r" in markup else markup
+
+
+def _comment(text: str) -> str:
+    if "--" in text or text.endswith("-"):
+        raise UnrepresentableError(f"comment {text[:30]!r} cannot be written in XML ('--' or a trailing '-')")
+    bad = _ILLEGAL.search(text)
+    if bad:
+        raise UnrepresentableError(f"character U+{ord(bad.group()):04X} in a comment cannot be written in XML 1.0")
+    return text
