@@ -7,7 +7,8 @@ Every error is a :class:`FhirConvError` carrying the element path and, for text 
 the line and column.
 """
 
-from .api import Converter, convert, from_json_form, parse, serialize, sniff_format, to_json_form
+from .api import (Converter, Migration, convert, from_json_form, migrate, parse, roundtrip, serialize,
+                  sniff_format, to_json_form, validate)
 from .errors import (FhirConvError, FhirSyntaxError, MigrationError, StructureError,
                      UnrepresentableError, UnsafeInputError, UnsupportedVersionError)
 from .tree import Primitive
@@ -16,6 +17,7 @@ __version__ = "0.1.0"
 
 __all__ = [
     "Converter", "convert", "parse", "serialize", "sniff_format", "to_json_form", "from_json_form",
+    "Migration", "migrate", "validate", "roundtrip",
     "FhirConvError", "FhirSyntaxError", "StructureError", "UnsafeInputError", "UnrepresentableError",
     "UnsupportedVersionError", "MigrationError", "Primitive", "__version__",
 ]

@@ -12,8 +12,12 @@ from .definitions import Definitions, load, normalize_version
 from .errors import FhirConvError, FhirSyntaxError
 from .formats.json import parse_json, serialize_json, tree_from_json_form, tree_to_json_form
 from .formats.xml import parse_xml, serialize_xml
+from .fidelity import RoundTrip, roundtrip as _roundtrip
+from .migrate import migrate_resource
+from .validation import validate as _validate
 
-__all__ = ["Converter", "convert", "parse", "serialize", "sniff_format", "to_json_form", "from_json_form"]
+__all__ = ["Converter", "convert", "parse", "serialize", "sniff_format", "to_json_form", "from_json_form",
+           "Migration", "migrate", "validate", "roundtrip"]
 
 FORMATS = ("json", "xml")
 
@@ -104,3 +108,70 @@ def to_json_form(tree: dict, *, fhir_version: str = "R4") -> dict:
 def from_json_form(obj: dict, *, fhir_version: str = "R4") -> dict:
     """JSON-form dict -> element tree, checked against the definitions."""
     return tree_from_json_form(obj, load(fhir_version))
+
+
+# -- migration -------------------------------------------------------------------------------
+
+class Migration:
+    """The result of :func:`migrate`: the migrated resource and the report of what was done."""
+
+    __slots__ = ("tree", "outcome", "source", "target")
+
+    def __init__(self, tree: dict, outcome: dict, source: Definitions, target: Definitions):
+        self.tree = tree          # the migrated element tree
+        self.outcome = outcome    # FHIR OperationOutcome (JSON-form dict)
+        self.source = source
+        self.target = target
+
+    @property
+    def resource(self) -> dict:
+        """The migrated resource as a JSON-form dict."""
+        return tree_to_json_form(self.tree, self.target)
+
+    def to_bytes(self, format: str = "json", *, pretty: bool = True) -> bytes:
+        """The migrated resource as FHIR JSON or XML of the target version."""
+        return _converter(self.target.label, pretty, False).serialize(self.tree, format=format)
+
+    def __repr__(self) -> str:
+        return (f"<Migration {self.tree.get('resourceType')} {self.source.label} -> {self.target.label}, "
+                f"{len(self.outcome.get('issue', []))} report issue(s)>")
+
+
+def _tree_of(data, version_label: str) -> dict:
+    """bytes/str (JSON or XML, sniffed) or a JSON-form dict -> tree of that version."""
+    converter = _converter(version_label, True, False)
+    if isinstance(data, dict):
+        return tree_from_json_form(data, converter.definitions)
+    return converter.parse(data)
+
+
+def migrate(data, *, source: str, target: str, strict: bool = False) -> Migration:
+    """Migrate a resource between FHIR versions through the mapping tables in ``mappings/``.
+
+    ``data`` is JSON or XML text (sniffed) or a JSON-form dict. Raises :class:`FhirConvError`
+    for unreadable input and ``MigrationError`` (with ``.outcome``) when ``strict`` refuses.
+    """
+    source_label, target_label = normalize_version(source), normalize_version(target)
+    source_defs, target_defs = load(source_label), load(target_label)
+    tree, outcome = migrate_resource(_tree_of(data, source_label), source=source_defs, target=target_defs,
+                                     strict=strict)
+    return Migration(tree, outcome, source_defs, target_defs)
+
+
+def validate(data, *, fhir_version: str = "R4") -> dict:
+    """Check a resource against its version's definitions (and R6 ImagingStudy invariants).
+
+    Returns an OperationOutcome (JSON-form dict); it has no issue of severity error when valid.
+    """
+    label = normalize_version(fhir_version)
+    issues = _validate(_tree_of(data, label), load(label))
+    if not issues:
+        issues = [{"severity": "information", "code": "informational",
+                   "diagnostics": f"valid FHIR {label}"}]
+    return {"resourceType": "OperationOutcome", "issue": issues}
+
+
+def roundtrip(data, *, fhir_version: str, via: str) -> RoundTrip:
+    """Migrate to ``via`` and back; ``.diff`` (deepdiff) is empty when nothing was lost."""
+    label = normalize_version(fhir_version)
+    return _roundtrip(_tree_of(data, label), source=load(label), via=load(normalize_version(via)))
