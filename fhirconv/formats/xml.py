@@ -21,6 +21,11 @@ from ..errors import FhirConvError, FhirSyntaxError, StructureError, Unrepresent
 from ..tree import Primitive
 from ._plans import ATTRIBUTE, COMMENTS, COMPLEX, FHIR_NS, PRIMITIVE, RESOURCE, XHTML, XHTML_NS, fields_of
 
+try:  # the compiled walk over libxml2's nodes (built from _fastxml.pyx when a compiler is there)
+    from ._fastxml import Fallback, FastReader
+except ImportError:  # pragma: no cover - pure-Python installs use the reference reader only
+    FastReader = None
+
 __all__ = ["parse_xml", "serialize_xml", "safe_parser"]
 
 _FHIR = "{" + FHIR_NS + "}"
@@ -29,12 +34,14 @@ _FHIR_LEN = len(_FHIR)
 _MAX_DEPTH = 200  # real FHIR nests a few dozen levels; this keeps recursion far from Python's limit
 
 
-def safe_parser(*, keep_comments: bool = False) -> etree.XMLParser:
+def safe_parser(*, keep_comments: bool = False, keep_blank_text: bool = False) -> etree.XMLParser:
     """A parser that expands no entity and reads no DTD, file or URL."""
     return etree.XMLParser(
         resolve_entities=False, load_dtd=False, dtd_validation=False, no_network=True,
         huge_tree=True, remove_comments=not keep_comments, remove_pis=True, collect_ids=False,
-        remove_blank_text=False, strip_cdata=True)
+        # Whitespace-only text between elements is layout in FHIR XML; not building it makes
+        # parsing half again as fast. The narrative keeps its whitespace: it is cut from the source.
+        remove_blank_text=not keep_blank_text, strip_cdata=True)
 
 
 # lxml parsers are not thread-safe; one per thread and setting, created on first use.
@@ -60,12 +67,32 @@ def parse_xml(data: bytes | str, defs: Definitions, *, keep_comments: bool = Fal
         source = source[3:]
     root = _parse_document(source, keep_comments)
     reader = _TreeReader(defs, source, keep_comments)
+    if FastReader is not None and not keep_comments and use_compiled_reader:
+        try:
+            return _read_fast(reader, root)
+        except Fallback:
+            pass  # something to report or keep: the reference reader reads it again
+        except FhirConvError as err:
+            raise _locate(err, source) from None
     try:
         return reader.resource(root)
     except RecursionError:
         raise StructureError("XML nested too deeply") from None
     except FhirConvError as err:
         raise _locate(err, source) from None
+
+
+# Tests switch this off to prove the compiled and the reference reader build the same trees.
+use_compiled_reader = True
+
+
+def _read_fast(reader: "_TreeReader", root) -> dict:
+    rtype = reader._resource_type(root)  # its errors are the reference reader's own
+    defs = reader.defs
+    fast = FastReader(lambda type_name: fields_of(defs, type_name),
+                      lambda elem: _raw_markup(elem, reader.source, reader),
+                      Primitive, _in_definition_order, defs.resource_types)
+    return fast.read(root, rtype)
 
 
 def _parse_document(source: bytes, keep_comments: bool):
@@ -232,7 +259,7 @@ class _TreeReader:
         if not out:
             raise _blame(StructureError("empty element: FHIR elements must have a value, children or extensions"), elem)
         if unordered:
-            out = _in_definition_order(out, fields)
+            out = _in_definition_order(out, fields_of(self.defs, type_name))
         return out
 
     def _attributes(self, elem, fields: dict, out: dict, is_resource: bool) -> None:
@@ -346,13 +373,12 @@ def _with_comments(node: dict, comments: list[str]) -> dict:
 
 
 def _in_definition_order(out: dict, fields: dict) -> dict:
+    """Children sorted by definition order (``fields`` keyed by tree name, as ``fields_of`` gives)."""
     def position(item):
         key = item[0]
         if key == "resourceType":
             return -2
-        if key == "fhir_comments":
-            return -1
-        field = fields.get(_FHIR + key)
+        field = fields.get(key)
         return field[0] if field else -1
     return dict(sorted(out.items(), key=position))
 
@@ -383,7 +409,7 @@ def _raw_markup(elem, source: bytes, reader: _TreeReader) -> str:
     start = _line_offset(reader, elem.sourceline)
     match = _DIV_START.search(source, start) if start is not None else None
     if match is None or elem.prefix is not None:
-        return _reserialized(elem)
+        return _reserialized(elem, source)
     depth = 0
     elements = 0
     for token in _MARKUP_TOKEN.finditer(source, match.start()):
@@ -400,10 +426,10 @@ def _raw_markup(elem, source: bytes, reader: _TreeReader) -> str:
             raw = source[match.start():token.end()]
             break
     else:
-        return _reserialized(elem)
+        return _reserialized(elem, source)
     # A cheap proof that the slice is this element: the same number of elements inside.
     if elements != sum(1 for _ in elem.iter(etree.Element)):
-        return _reserialized(elem)
+        return _reserialized(elem, source)
     text = raw.decode("utf-8")
     if "\r" in text:  # XML reads CRLF and CR as LF; so does the markup it carries
         text = text.replace("\r\n", "\n").replace("\r", "\n")
@@ -445,8 +471,14 @@ def _line_offset(reader: _TreeReader, line: int | None) -> int | None:
     return starts[line - 1] if line - 1 < len(starts) else None
 
 
-def _reserialized(elem) -> str:
-    copy = etree.fromstring(etree.tostring(elem, with_tail=False))
+def _reserialized(elem, source: bytes) -> str:
+    """lxml's serialization of the div (rare: a prefixed XHTML namespace, say), taken from a
+    parse that keeps every whitespace text node, since the fast parse leaves blank text out."""
+    path = elem.getroottree().getpath(elem)
+    whole = etree.fromstring(source, safe_parser(keep_comments=True, keep_blank_text=True))
+    found = whole.getroottree().xpath(path)
+    div = found[0] if found else elem
+    copy = etree.fromstring(etree.tostring(div, with_tail=False))
     etree.cleanup_namespaces(copy)
     return etree.tostring(copy, encoding=str, with_tail=False)
 
