@@ -413,22 +413,24 @@ class _JsonFormWriter:
                     out[key] = value
                     continue
                 raise StructureError(f'"{key}" is not an element of {type_name}').at("." + key)
-            _, kind, sub, is_list, _ = field
+            kind = field[1]
             try:
                 if kind == PRIMITIVE:
-                    if is_list:
+                    sub = field[2]
+                    if field[3]:
                         self.primitive_list(out, key, value, sub)
                     elif type(value) is str:
-                        out[key] = self.value(value, sub)
+                        out[key] = value if sub == "string" else self.value(value, sub)
                     else:
                         if value.value is not None:
                             out[key] = self.value(value.value, sub)
                         out["_" + key] = self.companion(value)
                 elif kind == COMPLEX:
-                    out[key] = ([self.complex(item, sub) for item in value] if is_list
+                    sub = field[2]
+                    out[key] = ([self.complex(item, sub) for item in value] if field[3]
                                 else self.complex(value, sub))
                 elif kind == RESOURCE:
-                    out[key] = ([self.nested(item) for item in value] if is_list else self.nested(value))
+                    out[key] = ([self.nested(item) for item in value] if field[3] else self.nested(value))
                 elif kind == XHTML and type(value) is not str:
                     out[key] = value.value
                     out["_" + key] = self.companion(value)
@@ -474,7 +476,7 @@ class _JsonFormWriter:
         companions = None
         for i, item in enumerate(items):
             if type(item) is str:
-                values.append(self.value(item, json_kind))
+                values.append(item if json_kind == "string" else self.value(item, json_kind))
                 if companions is not None:
                     companions.append(None)
             else:

@@ -95,9 +95,38 @@ def _read_fast(reader: "_TreeReader", root) -> dict:
     return fast.read(root, rtype)
 
 
+# What XML allows before the root element (besides a DOCTYPE): blanks, comments, processing instructions.
+_PROLOG = re.compile(rb"(?:[ \t\r\n]+|<!--.*?-->|<\?.*?\?>)*", re.S)
+_DECLARED_ENCODING = re.compile(rb"""<\?xml\s[^>]*?encoding\s*=\s*["']([^"']*)""")
+
+
+def _refuse_doctype(source: bytes, *, document: bool = True) -> bytes:
+    """Refuse a DOCTYPE, and a declared encoding that could hide one, before libxml2 reads anything.
+
+    libxml2 opens external parameter entities while it reads a DOCTYPE, even with load_dtd=False
+    and resolve_entities=False: checking ``docinfo.doctype`` after parsing is too late (an entity
+    pointing at a fifo or /dev/zero never returns). An encoding such as UTF-7 could spell the
+    DOCTYPE in bytes this check cannot see, so only UTF-8 is let through to the parser.
+    """
+    declared = _DECLARED_ENCODING.match(source)
+    if declared and declared.group(1).upper() not in (b"UTF-8", b"UTF8"):
+        name = declared.group(1).decode("ascii", "replace")
+        raise FhirSyntaxError(f"FHIR XML must be UTF-8, not {name}", line=1 if document else None,
+                              column=1 if document else None)
+    end = _PROLOG.match(source).end()
+    if source[end:end + 9].upper() == b"<!DOCTYPE":
+        if not document:
+            raise UnsafeInputError("DOCTYPE is not allowed in the narrative")
+        line = source.count(b"\n", 0, end) + 1
+        raise UnsafeInputError("DOCTYPE is not allowed in FHIR XML (no DTDs, no entity declarations)",
+                               line=line, column=end - (source.rfind(b"\n", 0, end) + 1) + 1)
+    return source
+
+
 def _parse_document(source: bytes, keep_comments: bool):
     if source[:2] in (b"\xff\xfe", b"\xfe\xff") or source[:4] in (b"<\x00?\x00", b"\x00<\x00?"):
         raise FhirSyntaxError("FHIR XML must be UTF-8; this looks like UTF-16", line=1, column=1)
+    _refuse_doctype(source)
     try:
         tree = etree.fromstring(source, _parser(keep_comments)).getroottree()
     except etree.XMLSyntaxError as exc:
@@ -154,7 +183,7 @@ _NUMBER = re.compile(r"-?(?:0|[1-9][0-9]*)(?:\.[0-9]+)?(?:[eE][+-]?[0-9]+)?\Z")
 
 
 class _TreeReader:
-    __slots__ = ("defs", "plans", "source", "keep_comments", "depth", "line_starts")
+    __slots__ = ("defs", "plans", "source", "keep_comments", "depth", "line_cursor")
 
     def __init__(self, defs: Definitions, source: bytes, keep_comments: bool):
         self.defs = defs
@@ -162,7 +191,7 @@ class _TreeReader:
         self.source = source
         self.keep_comments = keep_comments
         self.depth = 0
-        self.line_starts = None
+        self.line_cursor = (1, 0)
 
     def fields(self, type_name: str) -> dict:
         key = ("xml-fields", type_name)
@@ -396,10 +425,12 @@ def _shown(text: str) -> str:
     return repr(text if len(text) <= 40 else text[:37] + "...")
 
 
-# The narrative's exact markup: the slice of the source from <div ...> to its </div>.
-_MARKUP_TOKEN = re.compile(
+# The narrative's exact markup: the slice of the source from <div ...> to its matching </div>.
+# Only div tags need matching: '<' never appears raw in XML attribute values or text, so every
+# '<' opens a tag, comment, CDATA section or processing instruction.
+_DIV_TOKEN = re.compile(
     rb"<!--.*?-->|<!\[CDATA\[.*?\]\]>|<\?.*?\?>"
-    rb"|<(/?)[^\s/>!?]+(?:\s+[^\s=/>]+\s*=\s*(?:\"[^\"]*\"|'[^']*'))*\s*(/?)>", re.S)
+    rb"|<(/?)(?:[\w.-]+:)?div\b(?:\s+[^\s=/>]+\s*=\s*(?:\"[^\"]*\"|'[^']*'))*\s*(/?)>", re.S)
 _DIV_START = re.compile(rb"<(?:[\w.-]+:)?div\b")
 _XMLNS_XHTML = re.compile(r"""\sxmlns\s*=\s*["']http://www\.w3\.org/1999/xhtml["']""")
 
@@ -411,15 +442,15 @@ def _raw_markup(elem, source: bytes, reader: _TreeReader) -> str:
     if match is None or elem.prefix is not None:
         return _reserialized(elem, source)
     depth = 0
-    elements = 0
-    for token in _MARKUP_TOKEN.finditer(source, match.start()):
+    divs = 0
+    for token in _DIV_TOKEN.finditer(source, match.start()):
         closing, empty = token.group(1), token.group(2)
         if closing is None:  # comment, CDATA, PI
             continue
         if closing:
             depth -= 1
         else:
-            elements += 1
+            divs += 1
             if not empty:
                 depth += 1
         if depth == 0:
@@ -427,8 +458,8 @@ def _raw_markup(elem, source: bytes, reader: _TreeReader) -> str:
             break
     else:
         return _reserialized(elem, source)
-    # A cheap proof that the slice is this element: the same number of elements inside.
-    if elements != sum(1 for _ in elem.iter(etree.Element)):
+    # A cheap proof that the slice is this element: it holds as many divs as the element does.
+    if divs != sum(1 for _ in elem.iter(_XHTML_DIV)):
         return _reserialized(elem, source)
     text = raw.decode("utf-8")
     if "\r" in text:  # XML reads CRLF and CR as LF; so does the markup it carries
@@ -442,8 +473,9 @@ def _raw_markup(elem, source: bytes, reader: _TreeReader) -> str:
 
 
 _CR_REFERENCE = re.compile(r"&#(?:13|x0*[dD]);")
-_TAG_OR_TEXT = re.compile(r"(<[^>]*>)|([^<]+)")
-_QUOTED = re.compile(r"\"[^\"]*\"|'[^']*'")
+# A tag with a CR in its layout (between attributes, outside any quoted value).
+_CR_IN_TAG_LAYOUT = re.compile(r"""<(?:[^<>"'\r]|"[^"]*"|'[^']*')*\r(?:[^<>"']|"[^"]*"|'[^']*')*>""")
+_QUOTED_OR_CR = re.compile(r"""\"[^\"]*\"|'[^']*'|\r""")
 
 
 def _carriage_returns_kept(markup: str) -> str:
@@ -451,24 +483,31 @@ def _carriage_returns_kept(markup: str) -> str:
 
     A JSON div may hold CR characters (``\\r\\n``); raw in an XML document they would be read
     back as LF. As a character reference in text and attribute values they survive, and the
-    reader turns them back into CR. Inside a tag, outside quotes, a CR is only layout.
+    reader turns them back into CR. Inside a tag, outside quotes, a CR is only layout (a space).
     """
-    def fix(match):
-        tag, text = match.group(1), match.group(2)
-        if text is not None:
-            return text.replace("\r", "&#13;")
-        quoted = _QUOTED.sub(lambda q: q.group().replace("\r", "&#13;"), tag)
-        return quoted.replace("\r", " ")
-    return _TAG_OR_TEXT.sub(fix, markup)
+    if _CR_IN_TAG_LAYOUT.search(markup):
+        markup = _CR_IN_TAG_LAYOUT.sub(
+            lambda tag: _QUOTED_OR_CR.sub(lambda m: " " if m.group() == "\r" else m.group(), tag.group()),
+            markup)
+    return markup.replace("\r", "&#13;")
 
 
 def _line_offset(reader: _TreeReader, line: int | None) -> int | None:
+    """Byte offset where a line starts. Narratives come in document order, so the search
+    moves forward from the previous one instead of indexing every line of the document."""
     if not line:
         return None
-    starts = reader.line_starts
-    if starts is None:
-        starts = reader.line_starts = [0] + [m.end() for m in re.finditer(rb"\n", reader.source)]
-    return starts[line - 1] if line - 1 < len(starts) else None
+    cursor_line, offset = reader.line_cursor
+    if line < cursor_line:
+        cursor_line, offset = 1, 0
+    source = reader.source
+    while cursor_line < line:
+        offset = source.find(b"\n", offset) + 1
+        if offset == 0:
+            return None
+        cursor_line += 1
+    reader.line_cursor = (cursor_line, offset)
+    return offset
 
 
 def _reserialized(elem, source: bytes) -> str:
@@ -534,22 +573,33 @@ class _XmlWriter:
     def resource(self, node: dict, rtype: str, indent: str, namespace: str = "") -> None:
         self.complex(node, rtype, rtype, indent, namespace)
 
+    def plan(self, type_name: str) -> tuple[dict, tuple[str, ...]]:
+        """A type's fields and the names it writes as XML attributes, looked up once per element."""
+        key = ("xml-writer", type_name)
+        plan = self.plans.get(key)
+        if plan is None:
+            fields = fields_of(self.defs, type_name)
+            plan = self.plans[key] = (fields, tuple(n for n, f in fields.items() if f[1] == ATTRIBUTE))
+        return plan
+
     def complex(self, node: dict, type_name: str, tag: str, indent: str, extra: str = "") -> None:
-        fields = self.plans.get(("fields", type_name)) or fields_of(self.defs, type_name)
+        fields, attribute_names = self.plans.get(("xml-writer", type_name)) or self.plan(type_name)
         out = self.out
         attrs = extra
         # Attributes (id, Extension.url) go into the start tag although url follows
         # extension in definition order.
-        for name in self.attribute_names(type_name, fields):
+        for name in attribute_names:
             value = node.get(name)
             if value is not None:
                 try:
                     attrs += f' {name}="{_attr(value)}"'
                 except FhirConvError as err:
                     raise err.at("." + name) from None
-        inner = indent + "  " if self.pretty else ""
-        nl = "\n" if self.pretty else ""
+        pretty = self.pretty
+        inner = indent + "  " if pretty else ""
+        nl = "\n" if pretty else ""
         opened = False
+        item = None
         for key, value in node.items():
             field = fields.get(key)
             if field is None:
@@ -562,50 +612,35 @@ class _XmlWriter:
             if not opened:
                 out.append(f"{indent}<{tag}{attrs}>{nl}")
                 opened = True
-            sub = field[2]
             try:
                 if kind == PRIMITIVE:
-                    if field[3]:
-                        for i, item in enumerate(value):
-                            try:
-                                self.primitive(item, key, inner)
-                            except FhirConvError as err:
-                                raise err.at(f"[{i}]") from None
-                    else:
-                        self.primitive(value, key, inner)
+                    for item in (value if field[3] else (value,)):
+                        if type(item) is str:  # the common case, inlined
+                            if _ATTR_SPECIAL.search(item):
+                                item = _attr(item)
+                            out.append(f'{inner}<{key} value="{item}"/>{nl}')
+                        else:
+                            self.primitive(item, key, inner)
                 elif kind == COMPLEX:
-                    if field[3]:
-                        for i, item in enumerate(value):
-                            try:
-                                self.complex(item, sub, key, inner)
-                            except FhirConvError as err:
-                                raise err.at(f"[{i}]") from None
-                    else:
-                        self.complex(value, sub, key, inner)
+                    sub = field[2]
+                    for item in (value if field[3] else (value,)):
+                        self.complex(item, sub, key, inner)
                 elif kind == RESOURCE:
-                    for i, item in enumerate(value if field[3] else (value,)):
-                        try:
-                            self.nested_resource(item, key, inner)
-                        except FhirConvError as err:
-                            raise err.at(f"[{i}]" if field[3] else "") from None
+                    for item in (value if field[3] else (value,)):
+                        self.nested_resource(item, key, inner)
                 elif kind == XHTML:
                     self.xhtml(value, inner)
                 else:  # COMMENTS
                     for comment in value:
                         out.append(f"{inner}<!--{_comment(comment)}-->{nl}")
             except FhirConvError as err:
+                if field[3]:
+                    err.at(f"[{_position(value, item)}]")
                 raise err.at("." + key) from None
         if opened:
             out.append(f"{indent}</{tag}>{nl}")
         else:
             out.append(f"{indent}<{tag}{attrs}/>{nl}")
-
-    def attribute_names(self, type_name: str, fields: dict) -> tuple[str, ...]:
-        key = ("xml-attributes", type_name)
-        names = self.plans.get(key)
-        if names is None:
-            names = self.plans[key] = tuple(name for name, f in fields.items() if f[1] == ATTRIBUTE)
-        return names
 
     def primitive(self, node, tag: str, indent: str) -> None:
         nl = "\n" if self.pretty else ""
@@ -648,14 +683,26 @@ class _XmlWriter:
         self.out.append(f"{indent}{checked_xhtml(markup)}{nl}")
 
 
+def _position(items: list, item) -> int:
+    """Where an item sits in its list (for error paths; the hot loop does not count)."""
+    for index, candidate in enumerate(items):
+        if candidate is item:
+            return index
+    return 0
+
+
 def checked_xhtml(markup: str) -> str:
     """The div markup, proven well-formed XHTML before it goes into a document."""
-    bad = _ILLEGAL.search(markup)
-    if bad:
-        raise UnrepresentableError(f"character U+{ord(bad.group()):04X} in the narrative cannot be written in XML 1.0")
     try:
-        div = etree.fromstring(markup.encode("utf-8"), _parser(False))
+        div = etree.fromstring(_refuse_doctype(markup.encode("utf-8"), document=False), _parser(False))
+    except UnicodeEncodeError:
+        raise UnrepresentableError("the narrative holds a lone surrogate, which UTF-8 cannot carry") from None
     except etree.XMLSyntaxError as exc:
+        # libxml2 refuses characters XML 1.0 forbids; say which one, that is the likely fix.
+        bad = _ILLEGAL.search(markup)
+        if bad:
+            raise UnrepresentableError(
+                f"character U+{ord(bad.group()):04X} in the narrative cannot be written in XML 1.0") from None
         raise StructureError(f"the narrative div is not well-formed XHTML: {_libxml_message(exc)}") from None
     if div.getroottree().docinfo.doctype:
         raise UnsafeInputError("DOCTYPE is not allowed in the narrative")
