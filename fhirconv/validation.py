@@ -253,7 +253,7 @@ class _Checker:
     def complex(self, node: dict, typedef: TypeDef, path: str, resource: dict) -> None:
         if not node or (len(node) == 1 and "resourceType" in node):
             self.error("invariant", path, "ele-1: an element must have a value or children")
-        seen = {"resourceType"} if typedef.kind == "resource" else set()
+        seen = {"resourceType", "fhir_comments"} if typedef.kind == "resource" else {"fhir_comments"}
         for element in typedef.elements:
             present = [(name, code) for name, code in element.json_names().items() if name in node]
             seen.update(name for name, _ in present)

@@ -31,6 +31,7 @@ from .operations import RuleSpec, ShapeError
 from .repairs import REPAIRS
 from .report import Report
 from .table import MappingTableError, Row, Table, load_tables
+from .implicit import implicit_table
 from .xver import ExtensionCodec
 
 __all__ = ["migrate_resource", "compiled_plan", "MigrationPlan"]
@@ -97,14 +98,15 @@ class _Rule:
                 report.add("conflict", f"{path}.extension('{urls}')",
                            f"extension {urls} no longer agrees with {', '.join(self.src_paths) or 'the data'} "
                            f"(edited after migration?): the native value was used and the extension dropped")
+        repaired = False
         if self.repair is not None:
-            repaired = self.repair(values, out)
-            if repaired != values:
-                values = repaired
-                report.add("repaired", f"{path}.{self.src_names[0]}",
-                           f"{self.dst_paths[0]} changed to satisfy {self.row.invariant} of {self.dst_label}; "
-                           f"the {self.src_label} value is kept in an extension")
+            fixed = self.repair(values, out)
+            repaired, values = fixed != values, fixed
         back = self.backward(values, src)
+        if repaired and back != src_values:
+            report.add("repaired", f"{path}.{self.src_names[0]}",
+                       f"{self.dst_paths[0]} changed to satisfy {self.row.invariant} of {self.dst_label}; "
+                       f"the {self.src_label} value is kept in an extension")
         kept = False
         for i, original in enumerate(src_values):
             if original is None or back[i] == original:
@@ -145,6 +147,8 @@ class _Node:
         self.copies: dict[str, tuple[str, int, Any]] = {}   # src name -> (dst name, kind, child plan)
         self.rules: list[_Rule] = []
         self.claimed: set[str] = {"resourceType", "extension"}
+        # Comments from old JSON / XML ride along where they were; they are not elements.
+        self.copies["fhir_comments"] = ("fhir_comments", _PLAIN, None)
         self.order: tuple[str, ...] = ()
         self.shadow_urls: frozenset[str] = frozenset()
         self.required: tuple[str, ...] = ()
@@ -158,8 +162,8 @@ class MigrationPlan:
         self.source, self.target = source, target
         self.nodes: dict[str, _Node] = {}
         self.roots: dict[str, _Node] = {}
-        self._slots: dict[str, tuple] = {}
-        self._slots_lock = threading.Lock()
+        self._implicit_roots: dict[str, _Node] = {}
+        self._implicit_lock = threading.Lock()
         for table in tables:
             if (table.from_version, table.to_version) == (source.label, target.label):
                 self._compile(table, reverse=False)
@@ -176,7 +180,7 @@ class MigrationPlan:
                                     f"FHIR {defs.label} ({defs.fhir_version})")
         return element
 
-    def _compile(self, table: Table, reverse: bool) -> None:
+    def _compile(self, table: Table, reverse: bool, publish: bool = True) -> _Node:
         from_defs, to_defs = (self.target, self.source) if reverse else (self.source, self.target)
         src_defs, dst_defs = self.source, self.target
         nodes: dict[str, _Node] = {}
@@ -224,12 +228,15 @@ class MigrationPlan:
             node.order = (("resourceType",) if node.is_resource else ()) + tuple(
                 name for element in typedef.elements for name in element.json_names())
             node.required = tuple(e.name for e in typedef.elements if e.min >= 1 and not e.choice)
-            self.nodes[parent] = node
+            if publish:
+                self.nodes[parent] = node
         for node in nodes.values():
             for src_name, (dst_name, kind, child) in list(node.copies.items()):
                 if kind == _BACKBONE:
                     node.copies[src_name] = (dst_name, kind, nodes.get(child) or _missing(table, child))
-        self.roots[table.resource] = nodes[table.resource]
+        if publish:
+            self.roots[table.resource] = nodes[table.resource]
+        return nodes[table.resource]
 
     def _compile_copy(self, node: _Node, src_path: str, dst_path: str, dst_el: ElementDef,
                       dst_defs: Definitions, src_el: ElementDef) -> None:
@@ -324,61 +331,24 @@ class MigrationPlan:
                     report.error("structure", path, f"a reference to {kind} is not allowed here in "
                                                     f"{self.target.label} (allowed: {', '.join(targets)}); kept as is")
 
-    # Resources without a table: copied, with the resources nested in them migrated.
+    # Resources without a table: migrated by an implicit table derived from the definitions.
     def _pass_through(self, resource: dict, resource_type: str, path: str, report: Report) -> dict:
-        if resource_type != "Bundle":
+        if resource_type not in self.target.types or resource_type not in self.source.types:
+            missing = self.source.label if resource_type not in self.source.types else self.target.label
+            report.error("not-supported", path, f"{resource_type} does not exist in {missing}: copied unchanged")
+            return resource
+        root = self._implicit_roots.get(resource_type)
+        if root is None:
+            with self._implicit_lock:
+                root = self._implicit_roots.get(resource_type)
+                if root is None:
+                    root = self._compile(implicit_table(resource_type, self.source, self.target), reverse=False,
+                                         publish=False)
+                    self._implicit_roots[resource_type] = root
+        if resource_type != "Bundle":           # a Bundle is a container: its entries speak for themselves
             report.add("passthrough", path, f"{resource_type} has no mapping table for {self.source.label} -> "
-                                            f"{self.target.label}: copied unchanged")
-        target_type = self.target.types.get(resource_type)
-        if target_type is None:
-            report.error("not-supported", path, f"{resource_type} does not exist in {self.target.label}")
-        else:
-            known = {"resourceType"} | {n for e in target_type.elements for n in e.json_names()}
-            for key in resource:
-                if key not in known:
-                    report.error("structure", f"{path}.{key}",
-                                 f"{resource_type}.{key} does not exist in {self.target.label}: copied unchanged")
-        return self._copy_nested(resource, resource_type, path, report)
-
-    def _copy_nested(self, node: dict, type_name: str, path: str, report: Report) -> dict:
-        slots = self._resource_slots(type_name)
-        if not slots or not any(name in node for name, _ in slots):
-            return node
-        out = dict(node)
-        for name, child_type in slots:
-            if name not in node:
-                continue
-            if child_type == "Resource":
-                out[name] = self._each(node[name], lambda item, p: self.migrate_any(item, p, report),
-                                       f"{path}.{name}", "a resource", report)
-            else:
-                out[name] = self._each(node[name], lambda item, p, t=child_type: self._copy_nested(item, t, p, report),
-                                       f"{path}.{name}", child_type, report)
-        return out
-
-    def _resource_slots(self, type_name: str) -> tuple:
-        """Elements of a type through which a nested resource can be reached: (name, type or "Resource")."""
-        slots = self._slots.get(type_name)
-        if slots is None:
-            with self._slots_lock:
-                slots = self._find_slots(type_name, set())
-                self._slots[type_name] = slots
-        return slots
-
-    def _find_slots(self, type_name: str, visiting: set) -> tuple:
-        typedef = self.source.types.get(type_name)
-        if typedef is None or type_name in visiting:
-            return ()
-        visiting.add(type_name)
-        slots = []
-        for element in typedef.elements:
-            code = element.types[0]
-            if code == "Resource":
-                slots.append((element.name, "Resource"))
-            elif self.source.types.get(code) is not None and self.source.types[code].kind == "backbone":
-                if self._find_slots(code, visiting):
-                    slots.append((element.name, code))
-        return tuple(slots)
+                                            f"{self.target.label}: elements moved by name (see the issues below)")
+        return self._run_node(root, resource, path, report)
 
 
 def _filters(from_el: ElementDef, to_el: ElementDef) -> bool:

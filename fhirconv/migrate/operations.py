@@ -82,7 +82,7 @@ def _each(fn: Callable[[Any], Any]) -> Callable[[Any], Any]:
 def _with_text(node: Any, text: str) -> Any:
     """A primitive with new text, keeping its id and extensions."""
     if isinstance(node, Primitive):
-        return Primitive(text, node.id, node.extension)
+        return Primitive(text, node.id, node.extension, node.comments)
     return text
 
 
@@ -262,6 +262,15 @@ def _build_extension(spec: RuleSpec) -> tuple[Fn, Fn]:
     return (lambda values, node: ()), (lambda values, node: (None,))
 
 
+def _mirror(build: Callable[[RuleSpec], tuple[Fn, Fn]]) -> Callable[[RuleSpec], tuple[Fn, Fn]]:
+    """The inverse operation written the other way round (for rows whose `from` side is the wide one)."""
+    def build_mirrored(spec: RuleSpec) -> tuple[Fn, Fn]:
+        flipped = RuleSpec(spec.params, spec.to_targets, spec.from_targets, spec.to_required, spec.from_required)
+        to_target, to_source = build(flipped)
+        return to_source, to_target
+    return build_mirrored
+
+
 OPERATIONS: dict[str, Operation] = {op.name: op for op in (
     Operation("copy", "copy", (1, 1), _build_copy, reshapes=False),
     Operation("coding-to-codeableconcept", "codeableconcept-to-coding", (1, 1), _build_coding_to_cc),
@@ -272,4 +281,8 @@ OPERATIONS: dict[str, Operation] = {op.name: op for op in (
               params=frozenset({"system", "prefix", "pattern"})),
     Operation("translate", "translate", (1, 1), _build_translate, params=frozenset({"codes", "target_only"})),
     Operation("extension", "from-extension", (1, 0), _build_extension),
+    # The mirrors, for tables (such as the implicit ones of fhirconv/migrate/implicit.py) whose
+    # `from` version is the one with the repeating element or the extra element.
+    Operation("list-to-single", "single-to-list", (1, 1), _mirror(_build_single_to_list)),
+    Operation("from-extension", "extension", (0, 1), _mirror(_build_extension)),
 )}

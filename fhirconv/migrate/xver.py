@@ -39,88 +39,120 @@ def _value_key(type_code: str) -> str:
     return "value" + type_code[0].upper() + type_code[1:]
 
 
-class ExtensionCodec:
-    """Encodes the values of one element (defined in ``home``) as extensions readable in ``host``."""
+class _Complex:
+    """How one complex value (a datatype missing in the host, or a backbone element) becomes sub-extensions."""
 
-    __slots__ = ("url", "is_list", "type_code", "value_key", "children")
+    __slots__ = ("datatype", "children")
 
-    def __init__(self, home: Definitions, host: Definitions, path: str, element: ElementDef):
-        self.url = extension_url(home, path)
-        self.is_list = element.is_list
-        self.type_code = element.types[0]
-        self.value_key = _value_key(self.type_code)
-        self.children: tuple[tuple[str, str], ...] | None = None
-        if self.type_code not in host.types and self.type_code not in host.primitives:
-            # A datatype the host version does not have: one sub-extension per child element.
-            typedef = home.types[self.type_code]
-            children = []
-            for child in typedef.elements:
-                if child.name in ("id", "extension"):
-                    continue
-                if child.types[0] not in host.types and child.types[0] not in host.primitives:
-                    raise ValueError(f"{path}: nested type {child.types[0]} cannot be carried into "
-                                     f"{host.label} by a cross-version extension")
-                children.append((child.name, _value_key(child.types[0])))
-            self.children = tuple(children)
+    def __init__(self, home: Definitions, host: Definitions, type_code: str, path: str):
+        typedef = home.types[type_code]
+        # Datatypes say which type they were (_datatype); a backbone element is known by its url.
+        self.datatype = type_code if typedef.kind == "complex" else None
+        children = []
+        for child in typedef.elements:
+            if child.name in ("id", "extension", "modifierExtension"):
+                continue
+            code = child.types[0]
+            if child.choice:
+                raise ValueError(f"{path}.{child.name}: a choice element cannot be carried in a cross-version extension")
+            if _simple(code, host):
+                children.append((child.name, child.is_list, _value_key(code), None))
+            elif code in home.types:
+                children.append((child.name, child.is_list, None, _Complex(home, host, code, f"{path}.{child.name}")))
+            else:
+                raise ValueError(f"{path}: type {code} cannot be carried into {host.label}")
+        self.children = tuple(children)
 
-    # --- writing --------------------------------------------------------------------------------------
-    def encode(self, value: Any) -> list[dict]:
-        items = value if isinstance(value, list) else [value]
-        return [self._encode_one(item) for item in items]
-
-    def _encode_one(self, item: Any) -> dict:
-        if self.children is None:
-            return {"url": self.url, self.value_key: item}
-        subs = [{"url": DATATYPE_URL, "valueString": self.type_code}]
+    def encode(self, item: dict, url: str) -> dict:
+        if item.get("modifierExtension"):
+            raise ShapeError(f"a modifierExtension cannot ride in extension {url}: it would lose its modifier meaning")
+        subs = [{"url": DATATYPE_URL, "valueString": self.datatype}] if self.datatype else []
         subs += item.get("extension") or ()
-        subs += [{"url": name, key: item[name]} for name, key in self.children if name in item]
+        for name, is_list, key, nested in self.children:
+            if name not in item:
+                continue
+            for value in (item[name] if is_list else [item[name]]):
+                subs.append({"url": name, key: value} if nested is None else nested.encode(value, name))
         ext: dict = {}
         if "id" in item:
             ext["id"] = item["id"]
         ext["extension"] = subs
-        ext["url"] = self.url
+        ext["url"] = url
         return ext
 
-    # --- reading --------------------------------------------------------------------------------------
-    def decode(self, extensions: list[dict]) -> Any:
-        """The element value the extensions carry (a list for a repeating element)."""
-        values = [self._decode_one(ext) for ext in extensions]
-        if self.is_list:
-            return values
-        if len(values) != 1:
-            raise ShapeError(f"{len(values)} extensions {self.url} for an element that holds one value")
-        return values[0]
-
-    def _decode_one(self, ext: dict) -> Any:
-        if self.children is None:
-            if self.value_key not in ext:
-                raise ShapeError(f"extension {self.url} has no {self.value_key}")
-            return ext[self.value_key]
-        by_name = {name: key for name, key in self.children}
+    def decode(self, ext: dict, url: str) -> dict:
+        by_name = {child[0]: child for child in self.children}
         value: dict = {}
         if "id" in ext:
             value["id"] = ext["id"]
         own_extensions, children = [], {}
         datatype = None
         for sub in ext.get("extension") or ():
-            url = primitive_value(sub.get("url"))
-            if url == DATATYPE_URL:
+            sub_url = primitive_value(sub.get("url")) if isinstance(sub, dict) else None
+            if sub_url == DATATYPE_URL:
                 datatype = primitive_value(sub.get("valueString"))
-            elif url in by_name:
-                if by_name[url] not in sub:
-                    raise ShapeError(f"extension {self.url}: sub-extension {url} has no {by_name[url]}")
-                children[url] = sub[by_name[url]]
+            elif sub_url in by_name:
+                name, is_list, key, nested = by_name[sub_url]
+                if nested is None:
+                    if key not in sub:
+                        raise ShapeError(f"extension {url}: sub-extension {sub_url} has no {key}")
+                    item = sub[key]
+                else:
+                    item = nested.decode(sub, f"{url}#{sub_url}")
+                children.setdefault(name, []).append(item)
             else:
                 own_extensions.append(sub)
-        if datatype != self.type_code:
-            raise ShapeError(f"extension {self.url}: _datatype is {datatype!r}, expected {self.type_code!r}")
+        if datatype != self.datatype:
+            raise ShapeError(f"extension {url}: _datatype is {datatype!r}, expected {self.datatype!r}")
         if own_extensions:
             value["extension"] = own_extensions
-        for name, _ in self.children:           # definition order
+        for name, is_list, _, _ in self.children:       # definition order
             if name in children:
-                value[name] = children[name]
+                items = children[name]
+                if not is_list and len(items) > 1:
+                    raise ShapeError(f"extension {url}: {len(items)} sub-extensions {name} for one value")
+                value[name] = items if is_list else items[0]
         return value
 
 
-def is_primitive_node(value: Any) -> bool:
-    return isinstance(value, (str, Primitive))
+def _simple(code: str, host: Definitions) -> bool:
+    """A value of this type can be a ``value[x]`` in the host version."""
+    if code in host.primitives:
+        return True
+    typedef = host.types.get(code)
+    return typedef is not None and typedef.kind == "complex"
+
+
+class ExtensionCodec:
+    """Encodes the values of one element (defined in ``home``) as extensions readable in ``host``."""
+
+    __slots__ = ("url", "is_list", "value_key", "complex")
+
+    def __init__(self, home: Definitions, host: Definitions, path: str, element: ElementDef):
+        self.url = extension_url(home, path)
+        self.is_list = element.is_list
+        code = element.types[0]
+        self.value_key = _value_key(code)
+        self.complex = None if _simple(code, host) else _Complex(home, host, code, path)
+
+    def encode(self, value: Any) -> list[dict]:
+        items = value if isinstance(value, list) else [value]
+        if self.complex is None:
+            return [{"url": self.url, self.value_key: item} for item in items]
+        return [self.complex.encode(item, self.url) for item in items]
+
+    def decode(self, extensions: list[dict]) -> Any:
+        """The element value the extensions carry (a list for a repeating element)."""
+        if self.complex is None:
+            values = []
+            for ext in extensions:
+                if self.value_key not in ext:
+                    raise ShapeError(f"extension {self.url} has no {self.value_key}")
+                values.append(ext[self.value_key])
+        else:
+            values = [self.complex.decode(ext, self.url) for ext in extensions]
+        if self.is_list:
+            return values
+        if len(values) != 1:
+            raise ShapeError(f"{len(values)} extensions {self.url} for an element that holds one value")
+        return values[0]
