@@ -84,11 +84,23 @@ def _element(value):
 XHTML_DIV = "{http://www.w3.org/1999/xhtml}div"
 
 
-def xml_differences(a: bytes, b: bytes) -> list[str]:
-    """Every place two FHIR XML documents differ as trees (comments, indentation ignored)."""
+def xml_differences(a: bytes, b: bytes, *, ignore_attributes: tuple[str, ...] = (),
+                    ignore_order: bool = False) -> list[str]:
+    """Every place two FHIR XML documents differ as trees (comments, indentation ignored).
+
+    ``ignore_attributes`` (Clark names) are removed from both first; ``ignore_order`` compares
+    siblings sorted by name (for a source that breaks FHIR's element order).
+    """
     parser = etree.XMLParser(remove_comments=True, remove_pis=True, resolve_entities=False, no_network=True,
                              huge_tree=True)
-    return _xml_diff(etree.fromstring(a, parser), etree.fromstring(b, parser), "")
+    trees = [etree.fromstring(a, parser), etree.fromstring(b, parser)]
+    for tree in trees:
+        for elem in tree.iter():
+            for name in ignore_attributes:
+                elem.attrib.pop(name, None)
+            if ignore_order and elem.tag != XHTML_DIV and len(elem):
+                elem[:] = sorted(elem, key=lambda child: child.tag)
+    return _xml_diff(trees[0], trees[1], "")
 
 
 def _xml_diff(x, y, path: str) -> list[str]:

@@ -108,6 +108,10 @@ def _refuse_doctype(source: bytes, *, document: bool = True) -> bytes:
     pointing at a fifo or /dev/zero never returns). An encoding such as UTF-7 could spell the
     DOCTYPE in bytes this check cannot see, so only UTF-8 is let through to the parser.
     """
+    if document and (b"\x00" in source[:4] or source[:1] not in (b"<", b" ", b"\t", b"\r", b"\n", b"")):
+        # libxml2 would guess UTF-32 or EBCDIC from these bytes, where a DOCTYPE is invisible here.
+        raise FhirSyntaxError("not UTF-8 XML: a FHIR XML document starts with '<' (or a byte order mark)",
+                              line=1, column=1)
     declared = _DECLARED_ENCODING.match(source)
     if declared and declared.group(1).upper() not in (b"UTF-8", b"UTF8"):
         name = declared.group(1).decode("ascii", "replace")
@@ -145,7 +149,12 @@ def _parse_document(source: bytes, keep_comments: bool):
 
 def _libxml_message(exc) -> str:
     message = str(exc.msg if hasattr(exc, "msg") else exc)
-    return re.sub(r", line \d+, column \d+$", "", message)
+    message = re.sub(r", line \d+, column \d+$", "", message)
+    char_ref = re.search(r"xmlParseCharRef: invalid xmlChar value (\d+)", message)
+    if char_ref:  # libxml2's wording for &#x13; and friends
+        return (f"character reference to U+{int(char_ref.group(1)):04X}, a character XML 1.0 forbids "
+                f"(control characters other than tab, LF and CR cannot appear in XML at all)")
+    return message
 
 
 def _locate(err: FhirConvError, source: bytes) -> FhirConvError:
@@ -178,6 +187,9 @@ def _blame(err: FhirConvError, elem) -> FhirConvError:
         err.element = elem
     return err
 
+
+_XSI = "{http://www.w3.org/2001/XMLSchema-instance}"
+_SCHEMA_HINTS = frozenset((_XSI + "schemaLocation", _XSI + "noNamespaceSchemaLocation"))
 
 _NUMBER = re.compile(r"-?(?:0|[1-9][0-9]*)(?:\.[0-9]+)?(?:[eE][+-]?[0-9]+)?\Z")
 
@@ -293,6 +305,8 @@ class _TreeReader:
 
     def _attributes(self, elem, fields: dict, out: dict, is_resource: bool) -> None:
         for key, value in elem.items():
+            if key in _SCHEMA_HINTS and elem.getparent() is None:
+                continue  # where to find an XSD: a hint to XML tools, not resource content
             field = fields.get(_FHIR + key) if "{" not in key else None
             if field is None or field[1] != ATTRIBUTE or is_resource:
                 raise _blame(StructureError(f'attribute {key}="{value}" is not allowed on this element'), elem)
