@@ -1,21 +1,207 @@
-"""Where the command line reads from and writes to: inputs expanded, outputs planned, files
-written atomically (a temporary file beside the destination, renamed into place when
-complete), so a failed or interrupted run never leaves half a file under the real name.
+"""Where the command line reads from and writes to.
+
+* **Inputs** are expanded (folders walked) and classified: an NDJSON file (``.ndjson``,
+  ``.jsonl``) is a stream of records, one per line; a ``.json``/``.xml`` file is one record.
+  ``.gz`` is recognised on any of them (and by its magic bytes on stdin).
+* **Outputs** are planned per input: stdout, one file, or a folder of one document per record.
+* **Sinks** write atomically: everything goes to a temporary file (or folder) beside the
+  destination, renamed into place only when the run completes. An interrupted or failed run
+  (Ctrl-C, SIGTERM, a crash, a full disk) leaves nothing under the destination's name, and an
+  input file is never a destination.
 """
 
 from __future__ import annotations
 
 import os
+import re
+import shutil
 import sys
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
-SUFFIXES = {"json": ".json", "xml": ".xml"}
+__all__ = ["UsageError", "AtomicFile", "Job", "plan_jobs", "FileSink", "StdoutSink", "FolderSink",
+           "LazyFileSink", "input_kind", "default_rejects_path", "refuse_inputs", "resolve_format"]
+
+DOCUMENT_SUFFIXES = {".json": "json", ".xml": "xml"}
+NDJSON_SUFFIXES = (".ndjson", ".jsonl")
+FORMAT_SUFFIXES = {"json": ".json", "xml": ".xml"}
 
 
 class UsageError(Exception):
     """The command line asks for something impossible; exit code 2."""
+
+
+# -- inputs ----------------------------------------------------------------------------------
+
+def _plain_name(path: Path) -> str:
+    """The name without a trailing ``.gz``, lower-cased, for classification."""
+    name = path.name.lower()
+    return name[:-3] if name.endswith(".gz") else name
+
+
+def input_kind(path: Path) -> str | None:
+    """``"ndjson"``, ``"document"`` or None (not a FHIR file this tool reads from a folder)."""
+    name = _plain_name(path)
+    if name.endswith(NDJSON_SUFFIXES):
+        return "ndjson"
+    if name.endswith(tuple(DOCUMENT_SUFFIXES)):
+        return "document"
+    return None
+
+
+def _expand(inputs: list[str]) -> list[tuple[Path | None, Path | None]]:
+    """(file, folder it was found in) for every input; folders give their FHIR files, sorted."""
+    found = []
+    for name in inputs:
+        if name == "-":
+            found.append((None, None))
+            continue
+        path = Path(name)
+        if path.is_dir():
+            files = sorted(p for p in path.rglob("*") if p.is_file() and input_kind(p) and not _is_ours(p))
+            found.extend((p, path) for p in files)
+        elif path.is_file():
+            found.append((path, None))
+        else:
+            raise UsageError(f"{name}: no such file or folder")
+    return found
+
+
+def _is_ours(path: Path) -> bool:
+    """Temporary files of an interrupted earlier run, which must not be read as input."""
+    return path.name.startswith(".") and ".part" in path.name
+
+
+# -- the plan ----------------------------------------------------------------------------------
+
+@dataclass
+class Job:
+    """One input and where its records go."""
+
+    label: str                  # how messages name the input
+    source: Path | None         # None: stdin
+    kind: str | None            # "ndjson", "document", or None: sniffed when read (stdin)
+    to: str | None              # output format; None: decided once the input is sniffed (stdin)
+    target: Path | None         # None: stdout
+    per_record: bool = False    # NDJSON -> one document per record, in the folder ``target``
+    compress: bool = False      # gzip what goes to ``target``
+
+
+def default_rejects_path(output: str | None) -> Path:
+    """``out.ndjson`` -> ``out.rejects.ndjson`` beside it; a folder -> ``folder.rejects.ndjson``
+    beside it (not inside, where it would mix with the results); stdout -> the current folder."""
+    if output in (None, "-"):
+        return Path("fhirconv.rejects.ndjson")
+    out = Path(output.rstrip("/" + os.sep))
+    stem = out.name
+    for suffix in (".gz", ".ndjson", ".jsonl", ".json", ".xml"):
+        if stem.lower().endswith(suffix):
+            stem = stem[: -len(suffix)]
+    return out.with_name(f"{stem}.rejects.ndjson")
+
+
+def resolve_format(kind: str, own_format: str, to: str | None, default: str) -> str:
+    """The output format of an input: ``to`` if given, else ``default`` applied to the input's
+    own format: ``"other"`` (convert: JSON <-> XML) or ``"same"`` (migrate)."""
+    if to:
+        return to
+    if default == "same":
+        return own_format
+    return "xml" if own_format == "json" else "json"
+
+
+def _own_format(path: Path) -> str:
+    return "xml" if _plain_name(path).endswith(".xml") else "json"
+
+
+def _target_name(source: Path, kind: str, to: str, per_record: bool, bundle: bool) -> str:
+    """The output name of ``source`` inside an output folder: same stem, the new format."""
+    gz = source.name.lower().endswith(".gz")
+    stem = source.name[:-3] if gz else source.name
+    stem = stem.rsplit(".", 1)[0]
+    if per_record:
+        return stem                                   # a sub-folder of documents
+    suffix = ".ndjson" if kind == "ndjson" and not bundle else FORMAT_SUFFIXES[to]
+    return stem + suffix + (".gz" if gz else "")
+
+
+def plan_jobs(inputs: list[str], output: str | None, *, to: str | None, default: str,
+              bundle: bool) -> list[Job]:
+    """The jobs of a run. ``to`` None: from ``-o``'s extension, else per input (``default``).
+
+    Several inputs or a folder go to the folder ``-o`` names (same stem, new extension); NDJSON
+    in and XML out writes a document per record into a folder, unless ``bundle`` asks for one
+    Bundle.
+    """
+    found = _expand(inputs)
+    out = None if output in (None, "-") else Path(output)
+    several = len(found) > 1 or any(folder is not None for _, folder in found)
+    if to is None and out is not None and not several:
+        plain = _plain_name(out)
+        if plain.endswith(".xml"):
+            to = "xml"
+        elif plain.endswith((".json",) + NDJSON_SUFFIXES):
+            to = "json"
+    to_folder = out is not None and (several or out.is_dir() or output.endswith(("/", os.sep)))
+    if several and out is None and output != "-" and any(folder is not None for _, folder in found):
+        raise UsageError("a folder as input needs -o FOLDER for the results")
+    jobs = []
+    for source, folder in found:
+        if source is None:
+            if to_folder:
+                raise UsageError("stdin (-) cannot be combined with an output folder")
+            target = out
+            jobs.append(Job("<stdin>", None, None, to, target,
+                            compress=target is not None and target.name.lower().endswith(".gz")))
+            continue
+        kind = input_kind(source) or "document"
+        fmt = resolve_format(kind, "json" if kind == "ndjson" else _own_format(source), to, default)
+        per_record = kind == "ndjson" and fmt == "xml" and not bundle
+        if to_folder:
+            relative = source.relative_to(folder) if folder is not None else Path(source.name)
+            target = out / relative.parent / _target_name(source, kind, fmt, per_record, bundle)
+        else:
+            target = out
+        if per_record and (target is None or _plain_name(target).endswith((".xml", ".json"))):
+            raise UsageError(f"{source}: NDJSON to XML writes one XML document per record: give -o FOLDER "
+                             f"(or --bundle for a single Bundle)")
+        compress = target is not None and not per_record and target.name.lower().endswith(".gz")
+        jobs.append(Job(str(source), source, kind, fmt, target, per_record=per_record, compress=compress))
+    refuse_inputs([j.target for j in jobs], [j.source for j in jobs if j.source is not None])
+    return jobs
+
+
+def refuse_inputs(targets: list[Path | None], sources: list[Path]) -> None:
+    """An input file is never overwritten, whatever the command line says."""
+    inputs = {s.resolve() for s in sources}
+    for target in targets:
+        if target is not None and target.resolve() in inputs:
+            raise UsageError(f"{target}: refusing to overwrite an input file")
+
+
+# -- sinks -------------------------------------------------------------------------------------
+
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
+def _temp_beside(path: Path, *, folder: bool = False) -> Path:
+    """A new temporary file (or folder) in the destination's folder, so the final rename stays on
+    one file system and is atomic. mkstemp makes it private (0600); it gets the permissions an
+    ordinary new file would have, since it becomes the output."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    prefix, suffix = f".{path.name}.", ".part"
+    if folder:
+        name = tempfile.mkdtemp(prefix=prefix, suffix=suffix, dir=path.parent)
+        os.chmod(name, 0o777 & ~_umask())
+        return Path(name)
+    fd, name = tempfile.mkstemp(prefix=prefix, suffix=suffix, dir=path.parent)
+    os.fchmod(fd, 0o666 & ~_umask())
+    os.close(fd)
+    return Path(name)
 
 
 class AtomicFile:
@@ -26,92 +212,132 @@ class AtomicFile:
         self.mode = mode
 
     def __enter__(self):
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        fd, self.temp = tempfile.mkstemp(prefix=f".{self.path.name}.", suffix=".part", dir=self.path.parent)
-        self.file = os.fdopen(fd, self.mode)
+        self.temp = _temp_beside(self.path)
+        self.file = open(self.temp, self.mode)
         return self.file
 
     def __exit__(self, exc_type, exc, tb):
-        self.file.close()
-        if exc_type is None:
-            os.replace(self.temp, self.path)
-        else:
-            os.unlink(self.temp)
+        try:
+            self.file.close()
+        finally:
+            if exc_type is None:
+                os.replace(self.temp, self.path)
+            else:
+                _remove(self.temp)
         return False
 
 
-@dataclass
-class Job:
-    label: str                   # how errors name the input
-    source: Path | None          # None: stdin
-    target: Path | None          # None: stdout
-    target_format: str | None    # None: the other format than the input's
-    derive_suffix: bool = False  # in an output folder: same stem, the new format's extension
+def _remove(path: Path) -> None:
+    try:
+        if path.is_dir():
+            shutil.rmtree(path)
+        else:
+            path.unlink()
+    except FileNotFoundError:
+        pass
 
-    def read(self) -> bytes:
-        if self.source is None:
-            return sys.stdin.buffer.read()
-        return self.source.read_bytes()
 
-    def write(self, data: bytes, fmt: str) -> None:
-        if self.target is None:
-            sys.stdout.buffer.write(data)
-            sys.stdout.buffer.flush()
+class StdoutSink:
+    """Streams to stdout as results arrive (a pipe reader sees records as soon as they are done)."""
+
+    def __init__(self):
+        self.out = sys.stdout.buffer
+
+    def write(self, data: bytes) -> None:
+        if data:
+            self.out.write(data)
+
+    def commit(self) -> None:
+        self.out.flush()
+
+    def abort(self) -> None:
+        pass
+
+
+class FileSink:
+    """Writes to a temporary file beside ``path``; ``commit`` renames it into place."""
+
+    def __init__(self, path: Path):
+        self.path = path
+        self.temp = _temp_beside(path)
+        self.file = open(self.temp, "wb", buffering=1 << 20)
+
+    def write(self, data: bytes) -> None:
+        if data:
+            self.file.write(data)
+
+    def commit(self) -> None:
+        self.file.flush()
+        os.fsync(self.file.fileno())   # the rename must not publish data still in the page cache only
+        self.file.close()
+        os.replace(self.temp, self.path)
+
+    def abort(self) -> None:
+        self.file.close()
+        _remove(self.temp)
+
+
+class LazyFileSink:
+    """A :class:`FileSink` created only when something is written (a rejects file, a single
+    converted document): a clean run leaves no empty file behind."""
+
+    def __init__(self, path: Path):
+        self.path = path
+        self.sink: FileSink | None = None
+        self.used = False
+
+    def write(self, data: bytes) -> None:
+        if not data:
             return
-        target = self.target
-        if self.derive_suffix:
-            target = target.with_suffix(SUFFIXES[fmt])
-        if self.source is not None and target.resolve() == self.source.resolve():
-            raise UsageError(f"{self.label}: refusing to overwrite the input file")
-        with AtomicFile(target) as out:
+        if self.sink is None:
+            self.sink = FileSink(self.path)
+        self.used = True
+        self.sink.write(data)
+
+    def commit(self) -> None:
+        if self.sink is not None:
+            self.sink.commit()
+
+    def abort(self) -> None:
+        if self.sink is not None:
+            self.sink.abort()
+
+
+_UNSAFE = re.compile(r"[^A-Za-z0-9.\-_]")
+
+
+class FolderSink:
+    """One document per record in a temporary folder beside ``path``, moved into place on commit.
+
+    A file is named ``ResourceType-id.xml`` (what a FHIR server export looks like), or
+    ``line-N.xml`` for a record without an id; a second record with the same type and id gets
+    ``-line-N`` added rather than overwriting the first.
+    """
+
+    def __init__(self, path: Path, suffix: str):
+        if path.exists() and not path.is_dir():
+            raise UsageError(f"{path}: exists and is not a folder")
+        self.path = path
+        self.suffix = suffix
+        self.temp = _temp_beside(path, folder=True)
+
+    def write_document(self, hint: str | None, line: int, data: bytes) -> None:
+        stem = _UNSAFE.sub("_", hint)[:120] if hint else f"line-{line}"
+        target = self.temp / (stem + self.suffix)
+        if target.exists():
+            target = self.temp / f"{stem}-line-{line}{self.suffix}"
+        with open(target, "wb") as out:
             out.write(data)
 
+    def commit(self) -> None:
+        if not self.path.exists():
+            os.replace(self.temp, self.path)
+            return
+        # The folder exists (perhaps with other files): move the documents in one by one. Each
+        # rename is atomic, so every file under the destination is whole.
+        for item in sorted(self.temp.iterdir()):
+            os.replace(item, self.path / item.name)
+        self.temp.rmdir()
 
-@dataclass
-class OutputPlan:
-    jobs: list[Job]
-
-
-def _expand(inputs: list[str]) -> list[tuple[Path | None, Path | None]]:
-    """(file, folder it was found in) for every input; folders give their .json/.xml files."""
-    found = []
-    for name in inputs:
-        if name == "-":
-            found.append((None, None))
-            continue
-        path = Path(name)
-        if path.is_dir():
-            files = sorted(p for p in path.rglob("*") if p.suffix.lower() in (".json", ".xml") and p.is_file())
-            found.extend((p, path) for p in files)
-        elif path.is_file():
-            found.append((path, None))
-        else:
-            raise UsageError(f"{name}: no such file or folder")
-    return found
-
-
-def plan_outputs(inputs: list[str], output: str | None, to: str | None) -> OutputPlan:
-    found = _expand(inputs)
-    several = len(found) > 1 or any(folder is not None for _, folder in found)
-    out = None if output in (None, "-") else Path(output)
-    if out is not None and to is None and out.suffix.lower() in (".json", ".xml") and not several:
-        to = out.suffix.lower()[1:]
-    to_folder = out is not None and (several or out.is_dir() or output.endswith(("/", os.sep)))
-    if several and out is None and output != "-":
-        if any(folder is not None for _, folder in found):
-            raise UsageError("a folder as input needs -o FOLDER for the results")
-    jobs = []
-    for source, folder in found:
-        label = "<stdin>" if source is None else str(source)
-        if out is None:
-            target = None
-        elif to_folder:
-            if source is None:
-                raise UsageError("stdin (-) cannot be combined with an output folder")
-            relative = source.relative_to(folder) if folder is not None else Path(source.name)
-            jobs.append(Job(label, source, out / relative, to, derive_suffix=True))
-            continue
-        else:
-            target = out
-        jobs.append(Job(label, source, target, to))
-    return OutputPlan(jobs)
+    def abort(self) -> None:
+        _remove(self.temp)

@@ -1,0 +1,479 @@
+"""The bulk pipeline behind ``fhirconv convert`` and ``fhirconv migrate``.
+
+    inputs --(main: read ~1 MB chunks of whole lines, or one document)--> tasks
+    tasks  --(N worker processes: split, convert/migrate, serialize, gzip)--> results
+    results --(main: in input order)--> output, rejects, report, progress
+
+The main process does as little per record as possible (it never parses a line), so two
+workers keep two cores busy. At most ``3 x jobs`` tasks are in flight, so memory does not grow
+with the input. Chunk boundaries depend on the input alone, and results are written in task
+order, so the output is byte-for-byte the same whatever the number of jobs.
+
+Every record a worker sees comes back counted as written or rejected, with its line number,
+raw text and reason when rejected: records read = written + rejected, always.
+"""
+
+from __future__ import annotations
+
+import gzip
+import multiprocessing
+import signal
+from collections import deque
+from concurrent.futures import Future, ProcessPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Iterator
+
+import orjson
+
+from .errors import FhirConvError, MigrationError
+from .ndjson import CHUNK_BYTES, GZIP_MAGIC, gzip_member, open_binary, read_chunks, split_lines
+from .outputs import FileSink, FolderSink, Job, LazyFileSink, StdoutSink, UsageError, resolve_format
+from .progress import Progress, Tally
+from .records import Done, Work, process_record, tag_outcome
+
+__all__ = ["Work", "Settings", "run", "Task", "Result", "run_task"]
+
+XML_DECLARATION = b'<?xml version="1.0" encoding="UTF-8"?>'
+MAX_MESSAGES = 50          # stderr lines for rejects; the rest are in the rejects file
+
+
+@dataclass
+class Settings:
+    """How a run is carried out (as opposed to :class:`Work`, what is done to each record)."""
+
+    jobs: int = 1
+    bundle: bool = False
+    rejects: Path | None = None
+    report: Path | None = None
+    quiet: bool = False
+    default_format: str = "other"      # convert: "other" (JSON <-> XML); migrate: "same"
+    chunk_bytes: int = CHUNK_BYTES
+
+
+@dataclass
+class Task:
+    """A piece of work for one worker: a chunk of NDJSON lines, or one whole document."""
+
+    job: int
+    label: str
+    mode: str                  # "lines", "documents", "bundle-json", "bundle-xml" or "document"
+    to: str | None
+    first_line: int = 1
+    data: bytes | None = None  # the chunk, or a document from stdin
+    path: str | None = None    # a document file, read by the worker
+    compress: bool = False
+    nbytes: int = 0            # input bytes this task stands for, for the progress bar
+
+
+@dataclass
+class Result:
+    job: int
+    output: bytes = b""
+    documents: list = field(default_factory=list)    # (name hint, line, bytes) per record
+    rejects: bytes = b""
+    report: bytes = b""
+    messages: list = field(default_factory=list)
+    read: int = 0
+    written: int = 0
+    rejected: int = 0
+    warnings: int = 0
+    nbytes: int = 0
+    failure: str | None = None                        # the input could not be read on
+
+
+# -- the worker side -----------------------------------------------------------------------------
+
+_WORK: Work | None = None
+
+
+def _init_worker(work: Work, in_child: bool) -> None:
+    """Runs once per worker process: keep the settings, load the definitions now (not on the
+    first record), and leave Ctrl-C to the main process, which stops the run and cleans up."""
+    global _WORK
+    _WORK = work
+    if in_child:
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
+        signal.signal(signal.SIGTERM, signal.SIG_DFL)
+    from . import api
+    api.Converter(fhir_version=work.fhir_version)
+    if work.target_version:
+        api.Converter(fhir_version=work.target_version)
+
+
+def _describe(label: str, line: int, done: Done, in_ndjson: bool) -> tuple[str, dict]:
+    """The stderr line and the rejects-file fields of a rejected record.
+
+    The position is in the input file: for an NDJSON record, the record's line number (an
+    error's line inside a one-line record is always 1) with the error's column.
+    """
+    err = done.error
+    if err is None:
+        err = MigrationError(done.reason or "rejected")
+    err_line = err.line
+    file_line = (line + (err_line or 1) - 1) if in_ndjson else err_line
+    position = ""
+    if file_line is not None:
+        position = f"line {file_line}" + (f", column {err.column}" if err.column is not None else "")
+    where = f"{err.path} ({position})" if err.path and position else (err.path or position)
+    reason = f"{where}: {err.message}" if where else err.message
+    fields = {"file": label, "line": file_line if file_line is not None else line}
+    if err.path:
+        fields["path"] = err.path
+    if err.column is not None:
+        fields["column"] = err.column
+    fields["reason"] = err.message
+    return f"{label}: {reason}", fields
+
+
+def _reject_line(fields: dict, raw: bytes) -> bytes:
+    """A line of the rejects file: where, why, and the raw record (as text; base64 too when the
+    bytes are not UTF-8, so that the record can be recovered exactly)."""
+    try:
+        fields["record"] = raw.decode("utf-8")
+    except UnicodeDecodeError:
+        import base64
+        fields["record"] = raw.decode("utf-8", "replace")
+        fields["recordBase64"] = base64.b64encode(raw).decode("ascii")
+    return orjson.dumps(fields) + b"\n"
+
+
+def _entry(mode: str, payload: bytes) -> bytes:
+    if mode == "bundle-json":
+        return b'{"resource":' + payload + b"}"
+    if payload.startswith(XML_DECLARATION):
+        payload = payload[len(XML_DECLARATION):].lstrip(b"\r\n")
+    return b"<entry><resource>" + payload + b"</resource></entry>"
+
+
+def _hint(done: Done) -> str | None:
+    if done.resource_type and done.id:
+        return f"{done.resource_type}-{done.id}"
+    return None
+
+
+def run_task(task: Task) -> Result:
+    """Process one task (in a worker, or in the main process with one job)."""
+    work = _WORK
+    result = Result(job=task.job, nbytes=task.nbytes)
+    if task.mode == "document":
+        return _run_document(work, task, result)
+    # Compact output for lines and Bundle entries (one record per line; a Bundle's nesting would
+    # make a record's own indentation wrong anyway); documents follow --compact.
+    pretty = work.pretty if task.mode == "documents" else False
+    out, rejects, reports, messages = [], [], [], result.messages
+    for line, raw in split_lines(task.data, task.first_line):
+        done = process_record(work, raw, task.to, pretty=pretty)
+        result.read += 1
+        result.warnings += done.warnings
+        if done.payload is not None:
+            result.written += 1
+            if task.mode == "lines":
+                out.append(done.payload)
+                out.append(b"\n")
+            elif task.mode == "documents":
+                result.documents.append((_hint(done), line, done.payload))
+            else:
+                out.append(_entry(task.mode, done.payload))
+        else:
+            result.rejected += 1
+            message, fields = _describe(task.label, line, done, in_ndjson=True)
+            rejects.append(_reject_line(fields, raw))
+            if len(messages) < MAX_MESSAGES:
+                messages.append(message)
+        if work.report and done.outcome is not None:
+            reports.append(orjson.dumps(tag_outcome(done.outcome, source=task.label, line=line,
+                                                    resource_type=done.resource_type, rid=done.id),
+                                        default=str) + b"\n")
+    separator = b"," if task.mode == "bundle-json" else b""
+    output = separator.join(out) if task.mode.startswith("bundle") else b"".join(out)
+    result.output = gzip_member(output) if task.compress else output
+    result.rejects = b"".join(rejects)
+    result.report = b"".join(reports)
+    return result
+
+
+def _run_document(work: Work, task: Task, result: Result) -> Result:
+    try:
+        data = task.data if task.data is not None else Path(task.path).read_bytes()
+        if data[:2] == GZIP_MAGIC:
+            data = gzip.decompress(data)
+    except (OSError, EOFError) as err:
+        result.read = result.rejected = 1
+        result.messages.append(f"{task.label}: cannot read: {getattr(err, 'strerror', None) or err}")
+        return result
+    done = process_record(work, data, task.to, pretty=work.pretty)
+    result.read = 1
+    result.warnings = done.warnings
+    if done.payload is not None:
+        result.written = 1
+        result.output = gzip_member(done.payload) if task.compress else done.payload
+    else:
+        # A whole file is its own raw record and stays where it is: named on stderr, not copied
+        # into the rejects file.
+        result.rejected = 1
+        result.messages.append(_describe(task.label, 1, done, in_ndjson=False)[0])
+    if work.report and done.outcome is not None:
+        result.report = orjson.dumps(tag_outcome(done.outcome, source=task.label, line=1,
+                                                 resource_type=done.resource_type, rid=done.id),
+                                     default=str) + b"\n"
+    return result
+
+
+# -- the main side: tasks in, results out in order ------------------------------------------------
+
+def _mode(job: Job, bundle: bool) -> str:
+    if job.kind == "document":
+        return "document"
+    if job.per_record:
+        return "documents"
+    if bundle:
+        return "bundle-xml" if job.to == "xml" else "bundle-json"
+    return "lines"
+
+
+def _sniff_stdin(job: Job, stream, settings: Settings) -> bytes:
+    """Decide what stdin holds from its first chunk: XML or a multi-line JSON resource is one
+    document; a first line that is a whole JSON value followed by more lines is NDJSON (so a
+    single compact resource piped in is still converted as a document)."""
+    head = stream.read(settings.chunk_bytes)
+    first = head.lstrip(b"\xef\xbb\xbf \t\r\n")[:1]
+    kind = "document"
+    if first == b"{":
+        stripped = head.lstrip(b"\xef\xbb\xbf \t\r\n")
+        line, newline, rest = stripped.partition(b"\n")
+        if newline and rest.strip():
+            try:
+                orjson.loads(line)
+                kind = "ndjson"
+            except orjson.JSONDecodeError:
+                pass
+    job.kind = kind
+    own = "xml" if first == b"<" else "json"
+    job.to = resolve_format(kind, own, job.to, settings.default_format)
+    job.per_record = kind == "ndjson" and job.to == "xml" and not settings.bundle
+    if job.per_record and job.target is None:
+        raise UsageError("NDJSON to XML writes one XML document per record: give -o FOLDER "
+                         "(or --bundle for a single Bundle)")
+    return head
+
+
+class _Prepended:
+    def __init__(self, head: bytes, stream):
+        self.head, self.stream = head, stream
+
+    def read(self, n: int) -> bytes:
+        if self.head:
+            piece, self.head = self.head[:n], self.head[n:]
+            return piece
+        return self.stream.read(n)
+
+
+def _tasks(jobs: list[Job], settings: Settings, stdin) -> Iterator[Task | Result]:
+    for index, job in enumerate(jobs):
+        if job.source is None:
+            stream = open_binary(stdin)
+            head = _sniff_stdin(job, stream, settings)
+            if job.kind == "document":
+                data = head + stream.read()
+                yield Task(index, job.label, "document", job.to, data=data, compress=job.compress,
+                           nbytes=len(data))
+                continue
+            yield from _line_tasks(index, job, _Prepended(head, stream), None, settings)
+            continue
+        if job.kind == "document":
+            yield Task(index, job.label, "document", job.to, path=str(job.source), compress=job.compress,
+                       nbytes=_size(job.source))
+            continue
+        try:
+            raw = open(job.source, "rb")
+        except OSError as err:
+            yield Result(index, read=0, failure=f"{job.label}: cannot read: {err.strerror or err}")
+            continue
+        with raw:
+            yield from _line_tasks(index, job, open_binary(raw), raw, settings)
+
+
+def _line_tasks(index: int, job: Job, stream, raw, settings: Settings) -> Iterator[Task | Result]:
+    mode = _mode(job, settings.bundle)
+    position = 0
+    line = 1
+    try:
+        for first_line, chunk in read_chunks(stream, settings.chunk_bytes):
+            now = raw.tell() if raw is not None else position + len(chunk)
+            yield Task(index, job.label, mode, job.to, first_line=first_line, data=chunk,
+                       compress=job.compress, nbytes=now - position)
+            position, line = now, first_line + chunk.count(b"\n")
+        # Always one task, even for an empty input: its output file is still written.
+        if position == 0:
+            yield Task(index, job.label, mode, job.to, data=b"", compress=job.compress)
+    except (OSError, EOFError) as err:   # a truncated or corrupt .gz, a read error
+        yield Result(index, failure=f"{job.label}: cannot read past line {line}: {err}")
+
+
+def _size(path: Path | None) -> int:
+    try:
+        return path.stat().st_size if path is not None else 0
+    except OSError:
+        return 0
+
+
+class _Workers:
+    """Runs tasks in worker processes (or here, for one job) and yields results in task order."""
+
+    def __init__(self, work: Work, jobs: int):
+        self.jobs = jobs
+        self.executor = None
+        if jobs > 1:
+            # fork: a worker starts with fhirconv already imported and its definitions loaded
+            # (the initializer makes sure); spawn where fork does not exist.
+            methods = multiprocessing.get_all_start_methods()
+            context = multiprocessing.get_context("fork" if "fork" in methods else "spawn")
+            self.executor = ProcessPoolExecutor(max_workers=jobs, mp_context=context,
+                                                initializer=_init_worker, initargs=(work, True))
+        else:
+            _init_worker(work, in_child=False)
+
+    def ordered(self, tasks: Iterator[Task | Result]) -> Iterator[Result]:
+        if self.executor is None:
+            for task in tasks:
+                yield task if isinstance(task, Result) else run_task(task)
+            return
+        limit = 3 * self.jobs        # enough to keep every worker busy, few enough to stay small
+        pending: deque = deque()
+        for task in tasks:
+            pending.append(task if isinstance(task, Result) else self.executor.submit(run_task, task))
+            while pending and (len(pending) >= limit or _ready(pending[0])):
+                yield _value(pending.popleft())
+        while pending:
+            yield _value(pending.popleft())
+
+    def close(self, *, cancel: bool) -> None:
+        if self.executor is not None:
+            self.executor.shutdown(wait=not cancel, cancel_futures=cancel)
+
+
+def _ready(item) -> bool:
+    return not isinstance(item, Future) or item.done()
+
+
+def _value(item) -> Result:
+    return item.result() if isinstance(item, Future) else item
+
+
+class _BundleSink:
+    """Wraps the records' entries in a Bundle of type collection, streamed: nothing is held."""
+
+    def __init__(self, sink, fmt: str, compress: bool):
+        self.sink, self.fmt, self.compress = sink, fmt, compress
+        self.entries = 0
+        if fmt == "json":
+            self._put(b'{"resourceType":"Bundle","type":"collection"')
+        else:
+            self._put(XML_DECLARATION + b'\n<Bundle xmlns="http://hl7.org/fhir"><type value="collection"/>')
+
+    def _put(self, data: bytes) -> None:
+        self.sink.write(gzip_member(data) if self.compress else data)
+
+    def write_entries(self, blob: bytes, count: int) -> None:
+        if not count:
+            return
+        if self.fmt == "json":
+            # FHIR JSON has no empty arrays: "entry" opens with the first entry.
+            self._put(b"," if self.entries else b',"entry":[')
+        self.sink.write(blob)
+        self.entries += count
+
+    def commit(self) -> None:
+        if self.fmt == "json":
+            self._put(b"]}\n" if self.entries else b"}\n")
+        else:
+            self._put(b"</Bundle>\n")
+        self.sink.commit()
+
+    def abort(self) -> None:
+        self.sink.abort()
+
+
+def _open_sink(job: Job, mode: str, stdout: StdoutSink):
+    if mode == "documents":
+        return FolderSink(job.target, ".xml")
+    base = stdout if job.target is None else (LazyFileSink(job.target) if mode == "document"
+                                               else FileSink(job.target))
+    if mode.startswith("bundle"):
+        return _BundleSink(base, "json" if mode == "bundle-json" else "xml", job.compress)
+    return base
+
+
+@dataclass
+class Outcome:
+    tally: Tally
+    unreadable: int = 0
+    rejects_file: Path | None = None
+
+
+def run(jobs: list[Job], work: Work, settings: Settings, *, stdin, messages) -> Outcome:
+    """Run every job; ``messages(line)`` prints a line on stderr. Raises KeyboardInterrupt (and
+    leaves no output under any destination name) when interrupted."""
+    tally = Tally()
+    outcome = Outcome(tally)
+    rejects = LazyFileSink(settings.rejects) if settings.rejects else None
+    report = FileSink(settings.report) if settings.report else None
+    stdout = StdoutSink()
+    total = sum(_size(j.source) for j in jobs) if all(j.source is not None for j in jobs) else None
+    progress = Progress(total_bytes=total, quiet=settings.quiet)
+    shown = 0
+    sinks: dict[int, object] = {}
+    workers = _Workers(work, settings.jobs)
+    try:
+        for result in workers.ordered(_tasks(jobs, settings, stdin)):
+            job = jobs[result.job]
+            mode = _mode(job, settings.bundle)
+            sink = sinks.get(result.job)
+            if sink is None:
+                for earlier in list(sinks):      # results arrive in job order: earlier jobs are done
+                    sinks.pop(earlier).commit()
+                sink = sinks[result.job] = _open_sink(job, mode, stdout)
+            if result.failure:
+                outcome.unreadable += 1
+                progress.message(f"fhirconv: {result.failure}")
+            if mode == "documents":
+                for hint, line, data in result.documents:
+                    sink.write_document(hint, line, data)
+            elif mode.startswith("bundle"):
+                sink.write_entries(result.output, result.written)
+            else:
+                sink.write(result.output)
+            if result.rejects and rejects is not None:
+                rejects.write(result.rejects)
+            if result.report and report is not None:
+                report.write(result.report)
+            for message in result.messages:
+                shown += 1
+                if shown <= MAX_MESSAGES:
+                    progress.message(f"fhirconv: {message}")
+            tally.add(Tally(result.read, result.written, result.rejected, result.warnings))
+            progress.advance(records=result.read, nbytes=result.nbytes)
+        for sink in sinks.values():
+            sink.commit()
+        sinks.clear()
+        if rejects is not None:
+            rejects.commit()
+            outcome.rejects_file = settings.rejects if rejects.used else None
+        if report is not None:
+            report.commit()
+    except BaseException:
+        workers.close(cancel=True)
+        progress.close()
+        for sink in sinks.values():
+            sink.abort()
+        for extra in (rejects, report):
+            if extra is not None:
+                extra.abort()
+        raise
+    workers.close(cancel=False)
+    progress.close()
+    if shown > MAX_MESSAGES:
+        messages(f"fhirconv: {shown - MAX_MESSAGES} more rejected record(s) not shown"
+                 + (f": see {settings.rejects}" if settings.rejects else ""))
+    return outcome
