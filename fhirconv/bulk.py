@@ -57,7 +57,7 @@ class Task:
 
     job: int
     label: str
-    mode: str                  # "lines", "documents", "bundle-json", "bundle-xml" or "document"
+    mode: str                  # "lines", "documents", "bundle-json", "bundle-xml", "document", "document-line"
     to: str | None
     first_line: int = 1
     data: bytes | None = None  # the chunk, or a document from stdin
@@ -156,7 +156,7 @@ def run_task(task: Task) -> Result:
     """Process one task (in a worker, or in the main process with one job)."""
     work = _WORK
     result = Result(job=task.job, nbytes=task.nbytes)
-    if task.mode == "document":
+    if task.mode.startswith("document-") or task.mode == "document":
         return _run_document(work, task, result)
     # Compact output for lines and Bundle entries (one record per line; a Bundle's nesting would
     # make a record's own indentation wrong anyway); documents follow --compact.
@@ -202,12 +202,14 @@ def _run_document(work: Work, task: Task, result: Result) -> Result:
         result.read = result.rejected = 1
         result.messages.append(f"{task.label}: cannot read: {getattr(err, 'strerror', None) or err}")
         return result
-    done = process_record(work, data, task.to, pretty=work.pretty)
+    as_line = task.mode == "document-line"
+    done = process_record(work, data, task.to, pretty=work.pretty and not as_line)
     result.read = 1
     result.warnings = done.warnings
     if done.payload is not None:
         result.written = 1
-        result.output = gzip_member(done.payload) if task.compress else done.payload
+        payload = done.payload + b"\n" if as_line else done.payload
+        result.output = gzip_member(payload) if task.compress else payload
     else:
         # A whole file is its own raw record and stays where it is: named on stderr, not copied
         # into the rejects file.
@@ -224,7 +226,7 @@ def _run_document(work: Work, task: Task, result: Result) -> Result:
 
 def _mode(job: Job, bundle: bool) -> str:
     if job.kind == "document":
-        return "document"
+        return "document-line" if job.as_lines else "document"
     if job.per_record:
         return "documents"
     if bundle:
@@ -276,14 +278,14 @@ def _tasks(jobs: list[Job], settings: Settings, stdin) -> Iterator[Task | Result
             head = _sniff_stdin(job, stream, settings)
             if job.kind == "document":
                 data = head + stream.read()
-                yield Task(index, job.label, "document", job.to, data=data, compress=job.compress,
-                           nbytes=len(data))
+                yield Task(index, job.label, _mode(job, settings.bundle), job.to, data=data,
+                           compress=job.compress, nbytes=len(data))
                 continue
             yield from _line_tasks(index, job, _Prepended(head, stream), None, settings)
             continue
         if job.kind == "document":
-            yield Task(index, job.label, "document", job.to, path=str(job.source), compress=job.compress,
-                       nbytes=_size(job.source))
+            yield Task(index, job.label, _mode(job, settings.bundle), job.to, path=str(job.source),
+                       compress=job.compress, nbytes=_size(job.source))
             continue
         try:
             raw = open(job.source, "rb")
@@ -400,6 +402,8 @@ def _open_sink(job: Job, mode: str, stdout: StdoutSink):
         return FolderSink(job.target, ".xml")
     base = stdout if job.target is None else (LazyFileSink(job.target) if mode == "document"
                                                else FileSink(job.target))
+    if job.target is not None and mode == "document-line":
+        base = FileSink(job.target)          # an NDJSON file is written even when it stays empty
     if mode.startswith("bundle"):
         return _BundleSink(base, "json" if mode == "bundle-json" else "xml", job.compress)
     return base
@@ -429,11 +433,13 @@ def run(jobs: list[Job], work: Work, settings: Settings, *, stdin, messages) -> 
         for result in workers.ordered(_tasks(jobs, settings, stdin)):
             job = jobs[result.job]
             mode = _mode(job, settings.bundle)
-            sink = sinks.get(result.job)
+            # Jobs writing NDJSON lines into one -o file share its sink; any other job has its own.
+            key = ("lines", job.target) if job.as_lines else result.job
+            sink = sinks.get(key)
             if sink is None:
                 for earlier in list(sinks):      # results arrive in job order: earlier jobs are done
                     sinks.pop(earlier).commit()
-                sink = sinks[result.job] = _open_sink(job, mode, stdout)
+                sink = sinks[key] = _open_sink(job, mode, stdout)
             if result.failure:
                 outcome.unreadable += 1
                 progress.message(f"fhirconv: {result.failure}")

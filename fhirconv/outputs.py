@@ -85,6 +85,7 @@ class Job:
     to: str | None              # output format; None: decided once the input is sniffed (stdin)
     target: Path | None         # None: stdout
     per_record: bool = False    # NDJSON -> one document per record, in the folder ``target``
+    as_lines: bool = False      # written as NDJSON lines into ``target`` (shared by every job)
     compress: bool = False      # gzip what goes to ``target``
 
 
@@ -143,7 +144,14 @@ def plan_jobs(inputs: list[str], output: str | None, *, to: str | None, default:
             to = "xml"
         elif plain.endswith((".json",) + NDJSON_SUFFIXES):
             to = "json"
-    to_folder = out is not None and (several or out.is_dir() or output.endswith(("/", os.sep)))
+    # -o NAME.ndjson collects every record of every input (documents too) as NDJSON lines.
+    as_lines = out is not None and _plain_name(out).endswith(NDJSON_SUFFIXES)
+    if as_lines:
+        if to == "xml":
+            raise UsageError(f"{out}: NDJSON output is JSON; drop --to xml or name a folder")
+        to = "json"
+    to_folder = (out is not None and not as_lines
+                 and (several or out.is_dir() or output.endswith(("/", os.sep))))
     if several and out is None and output != "-" and any(folder is not None for _, folder in found):
         raise UsageError("a folder as input needs -o FOLDER for the results")
     jobs = []
@@ -152,7 +160,7 @@ def plan_jobs(inputs: list[str], output: str | None, *, to: str | None, default:
             if to_folder:
                 raise UsageError("stdin (-) cannot be combined with an output folder")
             target = out
-            jobs.append(Job("<stdin>", None, None, to, target,
+            jobs.append(Job("<stdin>", None, None, to, target, as_lines=as_lines,
                             compress=target is not None and target.name.lower().endswith(".gz")))
             continue
         kind = input_kind(source) or "document"
@@ -167,7 +175,8 @@ def plan_jobs(inputs: list[str], output: str | None, *, to: str | None, default:
             raise UsageError(f"{source}: NDJSON to XML writes one XML document per record: give -o FOLDER "
                              f"(or --bundle for a single Bundle)")
         compress = target is not None and not per_record and target.name.lower().endswith(".gz")
-        jobs.append(Job(str(source), source, kind, fmt, target, per_record=per_record, compress=compress))
+        jobs.append(Job(str(source), source, kind, fmt, target, per_record=per_record, compress=compress,
+                        as_lines=as_lines))
     refuse_inputs([j.target for j in jobs], [j.source for j in jobs if j.source is not None])
     return jobs
 
