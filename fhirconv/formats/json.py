@@ -174,7 +174,7 @@ class _TreeBuilder:
             field = fields.get(key)
             try:
                 if field is None:
-                    if key[0] == "_" and key[1:] in fields:
+                    if key[:1] == "_" and key[1:] in fields:  # key[0] fails on the key ""
                         if key[1:] in obj:
                             continue  # read together with its value
                         field = fields[key[1:]]
@@ -297,6 +297,8 @@ class _TreeBuilder:
     def with_companion(self, value: str | None, companion) -> Primitive:
         if type(companion) is not dict:
             raise StructureError(f"the _ companion of a primitive must be an object, not {_json_type_name(companion)}")
+        if not companion:  # {} carries nothing, and would not survive a trip through XML
+            raise StructureError("empty object: FHIR elements must have a value, children or extensions")
         node = Primitive(value)
         for key, part in companion.items():
             if key == "extension":
@@ -318,6 +320,8 @@ class _TreeBuilder:
             raise StructureError(f"a repeating element must be an array, not {_json_type_name(values)}")
         if companions is not None and type(companions) is not list:
             raise StructureError("the _ companion of a repeating primitive must be an array")
+        if companions == []:
+            raise StructureError("empty array: leave the element out instead")
         count = max(len(values), len(companions) if companions else 0)
         if count == 0:
             raise StructureError("empty array: leave the element out instead")
