@@ -456,9 +456,15 @@ class _JsonFormWriter:
         if json_kind == "string":
             return text
         if json_kind == "number":
+            # A tree built by a caller may hold any text here; as a Fragment it would be written raw.
+            if _JSON_NUMBER.fullmatch(text) is None:
+                raise StructureError(f"{text[:40]!r} is not a JSON number")
             if self.raw_numbers:
                 return orjson.Fragment(text)
-            return int(text) if _INTEGER.fullmatch(text) else Decimal(text)
+            try:
+                return int(text) if _INTEGER.fullmatch(text) else Decimal(text)
+            except (ValueError, ArithmeticError):  # over int's 4300 digits, or beyond Decimal's exponents
+                raise UnrepresentableError(f"the number {text[:40]} is too large for a Python int or Decimal") from None
         if text == "true":
             return True
         if text == "false":
@@ -499,3 +505,4 @@ class _JsonFormWriter:
 
 
 _INTEGER = re.compile(r"-?[0-9]+")
+_JSON_NUMBER = re.compile(r"-?(?:0|[1-9][0-9]*)(?:\.[0-9]+)?(?:[eE][+-]?[0-9]+)?")
