@@ -31,7 +31,7 @@ if lxml.etree.__version__ != LXML_VERSION_STRING.decode():
 cetree.import_lxml__etree()
 
 cdef int PRIMITIVE = 0, COMPLEX = 1, RESOURCE = 2, XHTML = 3, ATTRIBUTE = 4
-cdef int MAX_DEPTH = 200
+cdef int MAX_DEPTH = 100  # xml._MAX_DEPTH: deeper documents go to the reference reader, which refuses them
 cdef const char* FHIR_NS = b"http://hl7.org/fhir"
 cdef const char* XHTML_NS = b"http://www.w3.org/1999/xhtml"
 

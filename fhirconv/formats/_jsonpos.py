@@ -81,6 +81,23 @@ class _Scanner:
             self.pos = match.end()
 
 
+_BRACKET = re.compile(r'"(?:[^"\\]|\\.)*"|[\[\]{}]', re.S)
+
+
+def deeper_than(text: str, limit: int) -> tuple[int | None, int | None]:
+    """Line and column of the first '[' or '{' nested more than ``limit`` deep (no recursion)."""
+    depth = 0
+    for match in _BRACKET.finditer(text):
+        char = match.group()
+        if char == "[" or char == "{":
+            depth += 1
+            if depth > limit:
+                return line_column(text, match.start())
+        elif char == "]" or char == "}":
+            depth -= 1
+    return None, None
+
+
 def line_column(text: str, pos: int) -> tuple[int, int]:
     line = text.count("\n", 0, pos) + 1
     return line, pos - (text.rfind("\n", 0, pos) + 1) + 1

@@ -83,8 +83,9 @@ def load_json(text: str):
     except ValueError as exc:  # NaN / Infinity
         line, column = _jsonpos.find_constant(text)
         raise FhirSyntaxError(f"not valid JSON: {exc}", line=line, column=column) from None
-    except RecursionError:
-        raise FhirSyntaxError("JSON nested too deeply") from None
+    except RecursionError:  # far deeper than any FHIR element may nest (see _MAX_DEPTH)
+        line, column = _jsonpos.deeper_than(text, 2 * _MAX_DEPTH + 2)
+        raise StructureError(f"nested more than {_MAX_DEPTH} levels deep", line=line, column=column) from None
     if "\\u" in text:
         lone = _LONE_SURROGATE.search(text)
         if lone:
@@ -131,14 +132,20 @@ def _json_type_name(value) -> str:
     return "an object"
 
 
+# The same element nesting limit as the XML reader, so that whatever one format reads the other
+# can read back, and low enough that orjson (255 levels of JSON) can always write it.
+_MAX_DEPTH = 100
+
+
 class _TreeBuilder:
     """One parse: JSON-form data -> tree. Holds nothing between parses."""
 
-    __slots__ = ("defs", "plans")
+    __slots__ = ("defs", "plans", "depth")
 
     def __init__(self, defs: Definitions):
         self.defs = defs
         self.plans = defs.plans
+        self.depth = 0
 
     def resource(self, obj) -> dict:
         if type(obj) is not dict:
@@ -168,6 +175,9 @@ class _TreeBuilder:
     def complex(self, obj: dict, type_name: str, is_resource: bool = False) -> dict:
         fields = self.plans.get(("fields", type_name)) or fields_of(self.defs, type_name)
         out = {"resourceType": type_name} if is_resource else {}
+        self.depth += 1
+        if self.depth > _MAX_DEPTH:
+            raise StructureError(f"nested more than {_MAX_DEPTH} levels deep")
         last = -1
         unordered = False
         for key, value in obj.items():
@@ -231,6 +241,7 @@ class _TreeBuilder:
             raise StructureError("empty object: FHIR elements must have a value, children or extensions")
         if unordered:
             out = self._in_definition_order(out, fields, is_resource)
+        self.depth -= 1
         return out
 
     def _in_definition_order(self, out: dict, fields: dict, is_resource: bool) -> dict:
@@ -406,6 +417,8 @@ class _JsonFormWriter:
             return self.complex(node, rtype)
         except FhirConvError as err:
             raise err.rooted(rtype) from None
+        except RecursionError:  # a caller's tree, deeper than any reader would build
+            raise StructureError("tree nested too deeply").rooted(rtype) from None
 
     def complex(self, node: dict, type_name: str) -> dict:
         fields = self.plans.get(("fields", type_name)) or fields_of(self.defs, type_name)

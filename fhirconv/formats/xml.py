@@ -31,7 +31,9 @@ __all__ = ["parse_xml", "serialize_xml", "safe_parser"]
 _FHIR = "{" + FHIR_NS + "}"
 _XHTML_DIV = "{" + XHTML_NS + "}div"
 _FHIR_LEN = len(_FHIR)
-_MAX_DEPTH = 200  # real FHIR nests a few dozen levels; this keeps recursion far from Python's limit
+# Real FHIR nests a few dozen levels (the R4 examples: 19). The JSON reader has the same limit, so
+# what one format reads the other reads back, and orjson (255 JSON levels) can write it.
+_MAX_DEPTH = 100
 
 
 def safe_parser(*, keep_comments: bool = False, keep_blank_text: bool = False) -> etree.XMLParser:
@@ -135,6 +137,8 @@ def _parse_document(source: bytes, keep_comments: bool):
         tree = etree.fromstring(source, _parser(keep_comments)).getroottree()
     except etree.XMLSyntaxError as exc:
         line, column = exc.position if exc.position else (None, None)
+        if "Excessive depth" in str(exc):  # libxml2's own cap (2048 with huge_tree): the same error as ours
+            raise StructureError(f"nested more than {_MAX_DEPTH} levels deep", line=line, column=column) from None
         raise FhirSyntaxError(f"not well-formed XML: {_libxml_message(exc)}", line=line, column=column) from None
     except ValueError as exc:  # e.g. an encoding declaration lxml cannot honour
         raise FhirSyntaxError(f"cannot read XML: {exc}") from None
