@@ -655,6 +655,8 @@ class _XmlWriter:
                 if field[3]:
                     err.at(f"[{_position(value, item)}]")
                 raise err.at("." + key) from None
+            except (AttributeError, TypeError):  # a caller's tree with a node of the wrong kind
+                raise StructureError(f"{key}: not a tree node of the expected shape").at("." + key) from None
         if opened:
             out.append(f"{indent}</{tag}>{nl}")
         else:
