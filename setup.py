@@ -2,7 +2,8 @@
 
 The codecs are plain Python and work as they are; when a C compiler is available, Cython
 compiles them (same source, roughly 1.4x faster) and builds ``_fastxml``, which reads
-libxml2's nodes through lxml's C API (several times faster XML reading). If anything here
+libxml2's nodes through lxml's C API (several times faster XML reading), and ``_fastjson``,
+the typed tree -> JSON-form walk. If anything here
 fails, the install still succeeds with the pure-Python codecs.
 """
 
@@ -41,7 +42,8 @@ def extensions():
         ["fhirconv/formats/json.py", "fhirconv/formats/xml.py", "fhirconv/formats/_plans.py"],
         compiler_directives=directives, quiet=True)
     fast_xml = cythonize(
-        ["fhirconv/formats/_fastxml.pyx"], compiler_directives=directives, quiet=True,
+        ["fhirconv/formats/_fastxml.pyx", "fhirconv/formats/_fastjson.pyx"], compiler_directives=directives,
+        quiet=True,
         include_path=lxml.get_include())
     for ext in fast_xml:
         ext.include_dirs.extend(lxml.get_include())

@@ -1,17 +1,19 @@
-"""The compiled XML walk (formats/_fastxml.pyx) builds exactly the reference reader's trees.
+"""The compiled core gives exactly what the reference (pure-Python) code gives.
 
-The compiled reader handles only plain, valid FHIR and hands everything else to the reference
-reader; this proves that on every official twin, and that it really takes the fast path there.
+``_fastxml`` (XML -> tree) and ``_fastjson`` (tree -> JSON form) handle only plain, valid FHIR
+and hand everything else to the reference code; this proves both agree with it on every
+official twin, and that the fast paths are really taken there.
 """
 
 import pytest
 
 from fhirconv.definitions import load
+from fhirconv.formats import json as json_codec
 from fhirconv.formats import xml as xml_codec
 from test_twins import NAMES, PAIRS
 
 pytestmark = pytest.mark.skipif(
-    xml_codec.FastReader is None,
+    xml_codec.FastReader is None or json_codec.JsonFormWriter is None,
     reason="compiled core not built (no C compiler at install, or FHIRCONV_PURE_PYTHON set)")
 
 R4 = load("R4")
@@ -53,3 +55,27 @@ def test_anything_unusual_goes_to_the_reference_reader(document, why):
     root = xml_codec._parse_document(document, keep_comments=False)
     with pytest.raises(xml_codec.Fallback):
         xml_codec._read_fast(xml_codec._TreeReader(R4, document, False), root)
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_compiled_and_reference_json_writers_agree(name):
+    tree = xml_codec.parse_xml(PAIRS[name]["xml"], R4)
+    compiled = json_codec.serialize_json(tree, R4)
+    json_codec.use_compiled_writer = False
+    try:
+        assert json_codec.serialize_json(tree, R4) == compiled
+    finally:
+        json_codec.use_compiled_writer = True
+
+
+def test_compiled_json_writer_takes_every_twin_without_falling_back():
+    fell_back = []
+    for name in NAMES:
+        tree = xml_codec.parse_xml(PAIRS[name]["xml"], R4)
+        writer = json_codec.JsonFormWriter(lambda t: json_codec.fields_of(R4, t), json_codec.orjson.Fragment,
+                                           json_codec.Primitive, R4.resource_types)
+        try:
+            writer.resource(tree)
+        except json_codec.Fallback:
+            fell_back.append(name)
+    assert fell_back == []

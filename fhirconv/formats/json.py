@@ -26,6 +26,11 @@ from ..tree import Primitive
 from . import _jsonpos
 from ._plans import ATTRIBUTE, COMMENTS, COMPLEX, PRIMITIVE, RESOURCE, XHTML, fields_of
 
+try:  # the compiled tree -> JSON-form walk (built from _fastjson.pyx when a compiler is there)
+    from ._fastjson import Fallback, JsonFormWriter
+except ImportError:  # pragma: no cover - pure-Python installs use the reference writer only
+    JsonFormWriter = None
+
 __all__ = ["parse_json", "serialize_json", "tree_from_json_form", "tree_to_json_form"]
 
 
@@ -387,9 +392,21 @@ def _shown(value) -> str:
 
 # -- writing -------------------------------------------------------------------------------
 
+# Tests switch this off to prove the compiled and the reference writer give the same bytes.
+use_compiled_writer = True
+
+
 def serialize_json(tree: dict, defs: Definitions, *, pretty: bool = True) -> bytes:
     """Tree -> FHIR JSON bytes (UTF-8, keys in definition order)."""
-    form = _JsonFormWriter(defs, raw_numbers=True).resource(tree)
+    form = None
+    if JsonFormWriter is not None and use_compiled_writer:
+        try:
+            form = JsonFormWriter(lambda type_name: fields_of(defs, type_name), orjson.Fragment, Primitive,
+                                  defs.resource_types).resource(tree)
+        except Fallback:
+            pass  # something to report: the reference writer walks it again
+    if form is None:
+        form = _JsonFormWriter(defs, raw_numbers=True).resource(tree)
     try:
         return orjson.dumps(form, option=orjson.OPT_INDENT_2 if pretty else 0)
     except orjson.JSONEncodeError as exc:
