@@ -109,6 +109,7 @@ def locate(text: str, segments: list[str]) -> tuple[int | None, int | None]:
     best = None
     try:
         scanner.ws()
+        best = scanner.pos  # an error about the resource itself points at its opening brace
         for segment in segments:
             char = scanner.peek()
             if segment.startswith("[") and char == "[":
