@@ -28,7 +28,8 @@ def _tree(path: Path, defs=R4) -> dict:
 
 
 def _actions(outcome):
-    return [(i["details"]["coding"][0]["code"], i["expression"][0]) for i in outcome["issue"] if "details" in i]
+    return [(i["details"]["coding"][0]["code"], where) for i in outcome["issue"] if "details" in i
+            for where in i["expression"]]
 
 
 def test_strict_refuses_anything_but_a_copy_and_carries_the_report():

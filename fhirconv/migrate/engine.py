@@ -28,7 +28,7 @@ from ..errors import MigrationError
 from ..tree import primitive_value
 from ..validation import check_invariants, reference_type
 from .operations import RuleSpec, ShapeError
-from .repairs import REPAIRS
+from .repairs import COVERS, REPAIRS
 from .report import Report
 from .table import MappingTableError, Row, Table, load_tables
 from .implicit import implicit_table
@@ -43,11 +43,12 @@ class _Rule:
     """One table row compiled for one direction."""
 
     __slots__ = ("row", "src_names", "dst_names", "src_paths", "dst_paths", "forward", "backward", "repair",
-                 "restore_codecs", "keep_codecs", "src_label", "dst_label", "reshapes", "translate")
+                 "restore_codecs", "keep_codecs", "src_label", "dst_label", "reshapes", "translate",
+                 "trigger", "said_transformed", "said_restored", "said_kept", "exact")
 
     def __init__(self, row: Row, reverse: bool, forward: Callable, backward: Callable,
                  repair: Callable | None, restore_codecs: tuple, keep_codecs: tuple,
-                 src_label: str, dst_label: str):
+                 src_label: str, dst_label: str, exact=None):
         self.row = row
         self.src_paths = row.to_paths if reverse else row.from_paths
         self.dst_paths = row.from_paths if reverse else row.to_paths
@@ -59,13 +60,32 @@ class _Rule:
         self.src_label, self.dst_label = src_label, dst_label
         self.reshapes = row.op.reshapes
         self.translate = row.op.name == "translate"
+        self.exact = exact          # True / predicate / None: when the inverse need not be run (operations.py)
+        # The one input element whose absence means there is nothing to do (None: several, or none).
+        self.trigger = self.src_names[0] if len(self.src_names) == 1 else None
+        # The sentences of the report that do not depend on the data, made once.
+        op_name = row.op.name if not reverse else row.op.inverse
+        self.said_transformed = f"{' + '.join(self.src_paths)} -> {' + '.join(self.dst_paths)} ({op_name})"
+        urls = ", ".join(c.url for c in restore_codecs)
+        self.said_restored = f"{', '.join(self.dst_paths)} restored from {src_label} extension {urls}"
+        why = f" ({row.why})" if row.why else ""
+        self.said_kept = tuple(f"{p} has no exact home in {dst_label}{why}: kept in extension {c.url}"
+                               for p, c in zip(self.src_paths, keep_codecs))
 
     def run(self, src: dict, out: dict, shadows: dict | None, added: list, report: Report, path: str) -> None:
-        src_values = tuple(src.get(name) for name in self.src_names)
+        names = self.src_names
+        if len(names) == 1:                      # the common case, without a generator
+            value = src.get(names[0])
+            src_values = (value,)
+            empty = value is None
+        else:
+            src_values = tuple(src.get(name) for name in names)
+            empty = all(v is None for v in src_values)
         restored = None
         if shadows:
             restored = {i: codec for i, codec in enumerate(self.restore_codecs) if codec.url in shadows}
-        if not restored and all(v is None for v in src_values):
+            empty = empty and not restored
+        if empty:
             return
         try:
             self._run(src, out, src_values, restored, shadows, added, report, path)
@@ -90,49 +110,58 @@ class _Rule:
                                f"extension cannot be read ({exc}); the native value was used and the extension dropped")
             candidate = tuple(candidate)
             urls = ", ".join(c.url for c in restored.values())
+            where = f"{path}.extension('{urls}')"
             if not unreadable and self.backward(candidate, src) == src_values:
                 values = candidate
-                report.add("restored", f"{path}.extension('{urls}')",
-                           f"{', '.join(self.dst_paths)} restored from {self.src_label} extension {urls}")
+                if not report.grouped("restored", self, where):
+                    report.add("restored", where, self.said_restored if len(restored) == len(self.restore_codecs)
+                               else f"{', '.join(self.dst_paths)} restored from {self.src_label} extension {urls}",
+                               None if len(restored) != len(self.restore_codecs) else self)
             elif not unreadable:
-                report.add("conflict", f"{path}.extension('{urls}')",
+                report.add("conflict", where,
                            f"extension {urls} no longer agrees with {', '.join(self.src_paths) or 'the data'} "
                            f"(edited after migration?): the native value was used and the extension dropped")
         repaired = False
         if self.repair is not None:
             fixed = self.repair(values, out)
             repaired, values = fixed != values, fixed
-        back = self.backward(values, src)
-        if repaired and back != src_values:
-            report.add("repaired", f"{path}.{self.src_names[0]}",
-                       f"{self.dst_paths[0]} changed to satisfy {self.row.invariant} of {self.dst_label}; "
-                       f"the {self.src_label} value is kept in an extension")
+        exact = self.exact
         kept = False
-        for i, original in enumerate(src_values):
-            if original is None or back[i] == original:
-                continue
-            codec = self.keep_codecs[i]
-            added.extend(codec.encode(original))
-            kept = True
-            if self.translate:
-                report.add("downgraded", f"{path}.{self.src_names[i]}",
-                           f"{self.src_paths[i]} {primitive_value(original)!r} has no {self.dst_label} code: "
-                           f"written as {primitive_value(values[i])!r}, the {self.src_label} code kept in "
-                           f"extension {codec.url} ({self.row.why})")
-            else:
-                why = f" ({self.row.why})" if self.row.why else ""
-                report.add("extension", f"{path}.{self.src_names[i]}",
-                           f"{self.src_paths[i]} has no exact home in {self.dst_label}{why}: "
-                           f"kept in extension {codec.url}")
+        if not repaired and (exact is True or (exact is not None and exact(src_values))):
+            back = src_values                    # the operation vouches that the inverse gives it back
+        else:
+            back = self.backward(values, src)
+        if back != src_values:
+            for i, original in enumerate(src_values):
+                if original is None or back[i] == original:
+                    continue
+                kept = True
+                self._keep(i, original, values, added, report, path, repaired)
         for name, value in zip(self.dst_names, values):
             if value is not None:
                 out[name] = value
         if not kept and not restored and self.reshapes and values != src_values:
-            report.add("transformed", f"{path}.{self.src_names[0]}",
-                       f"{' + '.join(self.src_paths)} -> {' + '.join(self.dst_paths)} ({self._op_name()})")
+            where = f"{path}.{self.src_names[0]}"
+            if not report.grouped("transformed", self, where):
+                report.add("transformed", where, self.said_transformed, self)
 
-    def _op_name(self) -> str:
-        return self.row.op.name if self.src_paths == self.row.from_paths else self.row.op.inverse
+    def _keep(self, i: int, original, values: tuple, added: list, report: Report, path: str,
+              repaired: bool) -> None:
+        """Keep an input value the output cannot give back in a cross-version extension, and say so."""
+        codec = self.keep_codecs[i]
+        added.extend(codec.encode(original))
+        where = f"{path}.{self.src_names[i]}"
+        if repaired:
+            report.add("repaired", where, f"{self.dst_paths[0]} changed to satisfy {self.row.invariant} of "
+                                          f"{self.dst_label}; the {self.src_label} value is kept in extension "
+                                          f"{codec.url}")
+        elif self.translate:
+            report.add("downgraded", where,
+                       f"{self.src_paths[i]} {primitive_value(original)!r} has no {self.dst_label} code: "
+                       f"written as {primitive_value(values[i])!r}, the {self.src_label} code kept in "
+                       f"extension {codec.url} ({self.row.why})")
+        elif not report.grouped("extension", (self, i), where):
+            report.add("extension", where, self.said_kept[i], (self, i))
 
 
 class _Node:
@@ -162,6 +191,7 @@ class MigrationPlan:
         self.source, self.target = source, target
         self.nodes: dict[str, _Node] = {}
         self.roots: dict[str, _Node] = {}
+        self.guaranteed: dict[str, frozenset[str]] = {}     # resource type -> invariants its repairs ensure
         self._implicit_roots: dict[str, _Node] = {}
         self._implicit_lock = threading.Lock()
         for table in tables:
@@ -202,7 +232,7 @@ class MigrationPlan:
             if row.op.name == "copy" and not row.invariant and not _filters(from_els[0], to_els[0]):
                 self._compile_copy(node, src_paths[0], dst_paths[0], dst_els[0], dst_defs, src_els[0])
                 continue
-            to_target, to_source = row.op.build(spec)
+            to_target, to_source, exact_target, exact_source = row.op.build(spec)
             repair = None
             if row.invariant:
                 repair = REPAIRS.get(row.invariant)
@@ -213,13 +243,13 @@ class MigrationPlan:
                 _check_translation(table, row, to_els[0], from_els[0])
             if reverse:
                 backward = _then(to_target, repair) if repair else to_target
-                forward, repair_here = to_source, None
+                forward, repair_here, exact = to_source, None, exact_source
             else:
-                forward, backward, repair_here = to_target, to_source, repair
+                forward, backward, repair_here, exact = to_target, to_source, repair, exact_target
             restore = tuple(ExtensionCodec(dst_defs, src_defs, p, e) for p, e in zip(dst_paths, dst_els))
             keep = tuple(ExtensionCodec(src_defs, dst_defs, p, e) for p, e in zip(src_paths, src_els))
             node.rules.append(_Rule(row, reverse, forward, backward, repair_here, restore, keep,
-                                    src_defs.label, dst_defs.label))
+                                    src_defs.label, dst_defs.label, exact))
         for parent, node in nodes.items():
             # Rules that repair against an invariant look at siblings already migrated: run them last.
             node.rules.sort(key=lambda rule: rule.row.invariant is not None)
@@ -236,6 +266,9 @@ class MigrationPlan:
                     node.copies[src_name] = (dst_name, kind, nodes.get(child) or _missing(table, child))
         if publish:
             self.roots[table.resource] = nodes[table.resource]
+            if not reverse:
+                self.guaranteed[table.resource] = frozenset(
+                    key for row in table.rows if row.invariant for key in COVERS[row.invariant])
         return nodes[table.resource]
 
     def _compile_copy(self, node: _Node, src_path: str, dst_path: str, dst_el: ElementDef,
@@ -264,8 +297,11 @@ class MigrationPlan:
         resource_type = resource["resourceType"]
         root = self.roots.get(resource_type)
         if root is not None:
+            errors_before = report.has_errors
             out = self._run_node(root, resource, path, report)
-            for issue in check_invariants(out, self.target, path):
+            # What the repairs guarantee need not be checked again - unless invalid input stopped a rule.
+            skip = self.guaranteed.get(resource_type, frozenset()) if errors_before == report.has_errors else frozenset()
+            for issue in check_invariants(out, self.target, path, skip):
                 report.error("invariant", path, f"{issue['diagnostics']}: cannot be made valid in "
                                                 f"{self.target.label} without guessing")
             return out
@@ -291,13 +327,23 @@ class MigrationPlan:
             if kind == _PLAIN:
                 out[dst_name] = value
             elif kind == _BACKBONE:
-                out[dst_name] = self._each(value, lambda item, p: self._run_node(child, item, p, report),
-                                           f"{path}.{key}", child.type_name, report)
+                where = f"{path}.{key}"
+                if type(value) is list:              # inlined: the hot path of series and instances
+                    run = self._run_node
+                    out[dst_name] = [run(child, item, f"{where}[{i}]", report) if type(item) is dict
+                                     else _bad(item, f"{where}[{i}]", child.type_name, report)
+                                     for i, item in enumerate(value)]
+                else:
+                    out[dst_name] = self._each(value, lambda item, p: self._run_node(child, item, p, report),
+                                               where, child.type_name, report)
             else:
                 out[dst_name] = self._each(value, lambda item, p: self.migrate_any(item, p, report),
                                            f"{path}.{key}", "a resource", report)
         added: list = []
         for rule in node.rules:
+            # Skip a rule with nothing to do without calling it (most rules, most of the time).
+            if shadows is None and rule.trigger is not None and rule.trigger not in src:
+                continue
             rule.run(src, out, shadows, added, report, path)
         if kept or added:
             out["extension"] = (kept or []) + added

@@ -13,6 +13,11 @@ running the inverse and keeps whatever does not come back in a cross-version ext
 operation only has to describe the natural projection, never its own loss bookkeeping.
 
 Operations never mutate their input: they build new containers and share unchanged leaves.
+
+For speed an operation may also say when a mapping is *exact* (the inverse would give the input
+back), so the engine can skip running the inverse: :data:`ALWAYS`, a predicate over the input
+values, or None (unknown: the engine runs the inverse and compares). Building returns
+``(to_target, to_source, exact_to_target, exact_to_source)``.
 """
 
 from __future__ import annotations
@@ -28,6 +33,17 @@ __all__ = ["OPERATIONS", "Operation", "ShapeError", "reference_type"]
 
 Values = tuple
 Fn = Callable[[Values, dict], Values]
+ALWAYS = True          # "this direction never loses anything"
+
+
+def _every(pred: Callable[[Any], bool]) -> Callable[[Values], bool]:
+    """An exactness predicate for a single- or list-valued element from one for an item."""
+    def exact(values: Values) -> bool:
+        value = values[0]
+        if type(value) is list:
+            return all(pred(item) for item in value)
+        return value is None or pred(value)
+    return exact
 
 
 class ShapeError(ValueError):
@@ -39,7 +55,7 @@ class Operation:
     name: str
     inverse: str                       # name of the inverse, for people and the loader's check
     arity: tuple[int, int]             # (number of `from` elements, number of `to` elements)
-    build: Callable[["RuleSpec"], tuple[Fn, Fn]]
+    build: Callable[["RuleSpec"], tuple]     # -> (to_target, to_source, exact_to_target, exact_to_source)
     reshapes: bool = True              # False only for copy: no issue is reported for it
     params: frozenset[str] = frozenset()
 
@@ -125,7 +141,8 @@ def _build_copy(spec: RuleSpec) -> tuple[Fn, Fn]:
         if keep is None:
             return lambda values, node: values
         return lambda values, node: (keep(values[0], node) if values[0] is not None else None,)
-    return mover(into_to), mover(into_from)
+    return (mover(into_to), mover(into_from),
+            ALWAYS if into_to is None else None, ALWAYS if into_from is None else None)
 
 
 # --- Coding <-> CodeableConcept -----------------------------------------------------------------------------
@@ -146,7 +163,9 @@ def _cc_to_coding(cc: Any) -> dict | None:
 
 def _build_coding_to_cc(spec: RuleSpec) -> tuple[Fn, Fn]:
     forward, backward = _each(_coding_to_cc), _each(_cc_to_coding)
-    return (lambda values, node: (forward(values[0]),)), (lambda values, node: (backward(values[0]),))
+    single_coding = _every(lambda cc: type(cc) is dict and len(cc) == 1 and len(cc.get("coding") or ()) == 1)
+    return ((lambda values, node: (forward(values[0]),)), (lambda values, node: (backward(values[0]),)),
+            ALWAYS, single_coding)
 
 
 # --- 0..1 <-> 0..* -------------------------------------------------------------------------------------------
@@ -170,7 +189,8 @@ def _build_single_to_list(spec: RuleSpec) -> tuple[Fn, Fn]:
             return (None,)
         first = items[0] if isinstance(items, list) else items
         return (keep_from(first, node) if keep_from else first,)
-    return to_list, to_single
+    return (to_list, to_single, ALWAYS if keep_to is None else None,
+            (lambda values: values[0] is None or len(values[0]) == 1) if keep_from is None else None)
 
 
 # --- CodeableConcept[] + Reference[] <-> CodeableReference[] ------------------------------------------------
@@ -193,7 +213,7 @@ def _build_lists_to_cr(spec: RuleSpec) -> tuple[Fn, Fn]:
             if "reference" in item:
                 references.append(item["reference"])
         return (concepts or None, references or None)
-    return merge, split
+    return merge, split, None, None
 
 
 # --- Coding <-> CodeableReference.concept.coding[0] ----------------------------------------------------------
@@ -206,7 +226,10 @@ def _build_coding_to_cr(spec: RuleSpec) -> tuple[Fn, Fn]:
         concept = _expect_dict(cr, "a CodeableReference").get("concept")
         return _cc_to_coding(concept) if concept is not None else None
     forward, backward = _each(wrap), _each(unwrap)
-    return (lambda values, node: (forward(values[0]),)), (lambda values, node: (backward(values[0]),))
+    just_a_coding = _every(lambda cr: type(cr) is dict and len(cr) == 1 and type(cr.get("concept")) is dict
+                           and len(cr["concept"]) == 1 and len(cr["concept"].get("coding") or ()) == 1)
+    return ((lambda values, node: (forward(values[0]),)), (lambda values, node: (backward(values[0]),)),
+            ALWAYS, just_a_coding)
 
 
 # --- Coding(system, code) <-> primitive ----------------------------------------------------------------------
@@ -232,7 +255,18 @@ def _build_coding_to_primitive(spec: RuleSpec) -> tuple[Fn, Fn]:
             raise ShapeError(f"expected a primitive, found {type(code).__name__}")
         return {"system": system, "code": code}
     forward, backward = _each(code_of), _each(coding_of)
-    return (lambda values, node: (forward(values[0]),)), (lambda values, node: (backward(values[0]),))
+
+    def plain(coding: Any) -> bool:                # {"system": system, "code": "<a valid primitive>"}
+        if type(coding) is not dict or len(coding) != 2 or coding.get("system") != system:
+            return False
+        code = coding.get("code")
+        return type(code) is str and pattern.match(code) is not None
+
+    def valid(code: Any) -> bool:
+        text = primitive_value(code)
+        return text is not None and pattern.match(text) is not None
+    return ((lambda values, node: (forward(values[0]),)), (lambda values, node: (backward(values[0]),)),
+            _every(plain), _every(valid))
 
 
 # --- code translation ----------------------------------------------------------------------------------------
@@ -253,21 +287,23 @@ def _build_translate(spec: RuleSpec) -> tuple[Fn, Fn]:
             mapped = table.get(text, text) if text is not None else None
             return (code if mapped == text else _with_text(code, mapped),)
         return translate
-    return through(codes), through(inverse)
+    target_only = frozenset(spec.params.get("target_only", ()))
+    return (through(codes), through(inverse), ALWAYS,
+            lambda values: primitive_value(values[0]) not in target_only)
 
 
 # --- no home: cross-version extension ------------------------------------------------------------------------
 
 def _build_extension(spec: RuleSpec) -> tuple[Fn, Fn]:
-    return (lambda values, node: ()), (lambda values, node: (None,))
+    return (lambda values, node: ()), (lambda values, node: (None,)), None, ALWAYS
 
 
 def _mirror(build: Callable[[RuleSpec], tuple[Fn, Fn]]) -> Callable[[RuleSpec], tuple[Fn, Fn]]:
     """The inverse operation written the other way round (for rows whose `from` side is the wide one)."""
     def build_mirrored(spec: RuleSpec) -> tuple[Fn, Fn]:
         flipped = RuleSpec(spec.params, spec.to_targets, spec.from_targets, spec.to_required, spec.from_required)
-        to_target, to_source = build(flipped)
-        return to_source, to_target
+        to_target, to_source, exact_target, exact_source = build(flipped)
+        return to_source, to_target, exact_source, exact_target
     return build_mirrored
 
 

@@ -17,7 +17,7 @@ from typing import Callable
 
 from .. import validation
 
-__all__ = ["REPAIRS"]
+__all__ = ["REPAIRS", "COVERS"]
 
 Repair = Callable[[tuple, dict], tuple]
 
@@ -56,3 +56,7 @@ REPAIRS: dict[str, Repair] = {
     "ist-6": _series_number_of_instances,
     "ist-7": _modality,
 }
+
+# The invariants each repair guarantees: the engine need not check them again on its output.
+COVERS: dict[str, tuple[str, ...]] = {"ist-3": ("ist-3",), "ist-4-5": ("ist-4", "ist-5"), "ist-6": ("ist-6",),
+                                      "ist-7": ("ist-7",)}

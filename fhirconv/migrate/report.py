@@ -40,19 +40,36 @@ _SEVERITY_CODE = {
 
 
 class Report:
-    """Collects issues for one migration call. Not shared: each call makes its own."""
+    """Collects issues for one migration call. Not shared: each call makes its own.
 
-    __slots__ = ("_issues",)
+    Issues of one rule and one action are grouped: one issue whose ``expression`` lists every place
+    (``ImagingStudy.series[0].instance[0].sopClass``, ``...instance[1].sopClass``, ...), so a study
+    of 2,000 instances gets one line per kind of change, not 2,000.
+    """
+
+    __slots__ = ("_issues", "_groups")
 
     def __init__(self) -> None:
-        self._issues: list[tuple[str, str, str, str, str]] = []
+        self._issues: list[list] = []            # [severity, code, action, [expressions], diagnostics]
+        self._groups: dict[tuple, list] = {}
 
-    def add(self, action: str, path: str, diagnostics: str) -> None:
+    def grouped(self, action: str, group: object, path: str) -> bool:
+        """Add ``path`` to the issue already made for (action, group); False when there is none yet."""
+        issue = self._groups.get((action, group))
+        if issue is None:
+            return False
+        issue[3].append(path)
+        return True
+
+    def add(self, action: str, path: str, diagnostics: str, group: object = None) -> None:
         severity, code = _SEVERITY_CODE[action]
-        self._issues.append((severity, code, action, path, diagnostics))
+        issue = [severity, code, action, [path], diagnostics]
+        self._issues.append(issue)
+        if group is not None:
+            self._groups[(action, group)] = issue
 
     def error(self, code: str, path: str, diagnostics: str) -> None:
-        self._issues.append(("error", code, "invalid", path, diagnostics))
+        self._issues.append(["error", code, "invalid", [path], diagnostics])
 
     @property
     def has_issues(self) -> bool:
@@ -64,7 +81,7 @@ class Report:
 
     def actions(self) -> list[tuple[str, str]]:
         """``(action, expression)`` pairs, for tests and summaries."""
-        return [(action, path) for _, _, action, path, _ in self._issues]
+        return [(action, path) for _, _, action, paths, _ in self._issues for path in paths]
 
     def outcome(self, *, strict: bool = False, summary: str) -> dict:
         """The OperationOutcome (JSON form). ``summary`` is the one issue when there is nothing else."""
@@ -72,12 +89,12 @@ class Report:
             return {"resourceType": "OperationOutcome", "issue": [
                 {"severity": "information", "code": "informational", "diagnostics": summary}]}
         issues = []
-        for severity, code, action, path, diagnostics in self._issues:
+        for severity, code, action, paths, diagnostics in self._issues:
             issues.append({
                 "severity": "error" if strict else severity,
                 "code": code,
                 "details": {"coding": [{"system": ACTION_SYSTEM, "code": action}]},
                 "diagnostics": diagnostics,
-                "expression": [path],
+                "expression": paths,
             })
         return {"resourceType": "OperationOutcome", "issue": issues}
