@@ -287,6 +287,12 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         _stderr("fhirconv: interrupted; no partial output was kept")
         return EXIT_INTERRUPTED
+    except Exception as err:   # a defect, not bad input: one line, unless asked for the traceback
+        if os.environ.get("FHIRCONV_DEBUG"):
+            raise
+        _stderr(f"fhirconv: internal error: {type(err).__name__}: {err} (FHIRCONV_DEBUG=1 shows the traceback; "
+                f"please report it)")
+        return EXIT_FAILED
     finally:
         signal.signal(signal.SIGTERM, previous)
 

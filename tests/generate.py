@@ -36,11 +36,11 @@ def _uid(rng: random.Random) -> str:
     return "2.25." + str(rng.getrandbits(100))
 
 
-def study(number: int, rng: random.Random) -> dict:
+def study(number: int, rng: random.Random, *, max_series: int = 4, max_instances: int = 6) -> dict:
     """One realistic R4 ImagingStudy (JSON-form dict)."""
     study_uid = _uid(rng)
     series = []
-    for s in range(rng.randint(1, 4)):
+    for s in range(rng.randint(1, max_series)):
         code, display = rng.choice(MODALITIES)
         site = rng.choice(BODY_SITES)
         instances = [{
@@ -48,7 +48,7 @@ def study(number: int, rng: random.Random) -> dict:
             "sopClass": {"system": "urn:ietf:rfc:3986", "code": "urn:oid:" + rng.choice(SOP_CLASSES)},
             "number": i + 1,
             "title": f"Image {i + 1}",
-        } for i in range(rng.randint(1, 6))]
+        } for i in range(rng.randint(1, max_instances))]
         one = {
             "uid": _uid(rng),
             "number": s + 1,
@@ -93,10 +93,10 @@ def study(number: int, rng: random.Random) -> dict:
     return resource
 
 
-def bad_line(kind: str, number: int, rng: random.Random) -> bytes:
+def bad_line(kind: str, number: int, rng: random.Random, **size) -> bytes:
     if kind == "json":
         return b'{"resourceType":"ImagingStudy","id":"broken-' + str(number).encode() + b'","status":'
-    resource = study(number, rng)
+    resource = study(number, rng, **size)
     if kind == "resourceType":
         resource["resourceType"] = "ImagingStudie"
     elif kind == "structure":
@@ -106,26 +106,27 @@ def bad_line(kind: str, number: int, rng: random.Random) -> bytes:
     return orjson.dumps(resource)
 
 
-def lines(count: int, *, seed: int = 4, bad_every: int = 0):
-    """``(is_good, kind, line bytes)`` for ``count`` records; every ``bad_every``-th one is bad."""
+def lines(count: int, *, seed: int = 4, bad_every: int = 0, **size):
+    """``(is_good, kind, line bytes)`` for ``count`` records; every ``bad_every``-th one is bad.
+    ``size``: ``max_series`` and ``max_instances`` per study."""
     rng = random.Random(seed)
     bad = 0
     for number in range(1, count + 1):
         if bad_every and number % bad_every == 0:
             kind = BAD_KINDS[bad % len(BAD_KINDS)]
             bad += 1
-            yield False, kind, bad_line(kind, number, rng)
+            yield False, kind, bad_line(kind, number, rng, **size)
         else:
-            yield True, None, orjson.dumps(study(number, rng))
+            yield True, None, orjson.dumps(study(number, rng, **size))
 
 
-def write(path: Path, count: int, *, seed: int = 4, bad_every: int = 0) -> list[tuple[bool, str | None]]:
+def write(path: Path, count: int, *, seed: int = 4, bad_every: int = 0, **size) -> list[tuple[bool, str | None]]:
     """Write the NDJSON (gzipped when the name ends in .gz); returns each line's (is_good, bad kind)."""
     path = Path(path)
     kinds = []
     opener = gzip.open if path.name.endswith(".gz") else open
     with opener(path, "wb") as out:
-        for good, kind, line in lines(count, seed=seed, bad_every=bad_every):
+        for good, kind, line in lines(count, seed=seed, bad_every=bad_every, **size):
             out.write(line + b"\n")
             kinds.append((good, kind))
     return kinds
