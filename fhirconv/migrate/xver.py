@@ -17,7 +17,7 @@ from __future__ import annotations
 from typing import Any
 
 from ..definitions import Definitions, ElementDef
-from ..tree import Primitive, primitive_value
+from ..tree import primitive_value
 from .operations import ShapeError
 
 __all__ = ["DATATYPE_URL", "ExtensionCodec", "extension_url", "version_tag"]
