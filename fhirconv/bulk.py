@@ -333,6 +333,9 @@ class _Workers:
             context = multiprocessing.get_context("fork" if "fork" in methods else "spawn")
             self.executor = ProcessPoolExecutor(max_workers=jobs, mp_context=context,
                                                 initializer=_init_worker, initargs=(work, True))
+            # Start the workers now, before the progress bar's monitor thread exists: forking a
+            # process that has other threads can copy a lock in its held state.
+            self.executor.submit(_started).result()
         else:
             _init_worker(work, in_child=False)
 
@@ -353,6 +356,10 @@ class _Workers:
     def close(self, *, cancel: bool) -> None:
         if self.executor is not None:
             self.executor.shutdown(wait=not cancel, cancel_futures=cancel)
+
+
+def _started() -> bool:
+    return True
 
 
 def _ready(item) -> bool:
@@ -425,10 +432,10 @@ def run(jobs: list[Job], work: Work, settings: Settings, *, stdin, messages) -> 
     report = FileSink(settings.report) if settings.report else None
     stdout = StdoutSink()
     total = sum(_size(j.source) for j in jobs) if all(j.source is not None for j in jobs) else None
+    workers = _Workers(work, settings.jobs)
     progress = Progress(total_bytes=total, quiet=settings.quiet)
     shown = 0
     sinks: dict[int, object] = {}
-    workers = _Workers(work, settings.jobs)
     try:
         for result in workers.ordered(_tasks(jobs, settings, stdin)):
             job = jobs[result.job]

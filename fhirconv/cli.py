@@ -160,6 +160,10 @@ def _settings(args: argparse.Namespace, jobs_list, default_format: str) -> Setti
     rejects = Path(args.rejects) if args.rejects else default_rejects_path(args.output)
     report = Path(args.report) if args.report else None
     refuse_inputs([rejects, report], [j.source for j in jobs_list if j.source is not None])
+    outputs = {j.target.resolve() for j in jobs_list if j.target is not None}
+    for extra in (rejects, report):
+        if extra is not None and extra.resolve() in outputs:
+            raise UsageError(f"{extra}: is also the output; give --rejects/--report another name")
     return Settings(jobs=args.jobs or _default_jobs(), bundle=args.bundle, rejects=rejects, report=report,
                     quiet=args.quiet, default_format=default_format)
 
