@@ -79,3 +79,28 @@ def test_compiled_json_writer_takes_every_twin_without_falling_back():
         except json_codec.Fallback:
             fell_back.append(name)
     assert fell_back == []
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_compiled_and_reference_json_readers_agree(name):
+    source = PAIRS[name]["json"]
+    compiled = json_codec.parse_json(source, R4)
+    json_codec.use_compiled_reader = False
+    try:
+        assert json_codec.parse_json(source, R4) == compiled
+    finally:
+        json_codec.use_compiled_reader = True
+
+
+def test_compiled_json_reader_takes_every_twin_without_falling_back():
+    fell_back = []
+    for name in NAMES:
+        value = json_codec.load_json(json_codec.decode_text(PAIRS[name]["json"]))
+        builder = json_codec.JsonTreeBuilder(lambda t: json_codec.fields_of(R4, t), json_codec.Primitive,
+                                             json_codec._Number, json_codec._ordered_or_none,
+                                             R4.resource_types, json_codec._MAX_DEPTH)
+        try:
+            builder.resource(value)
+        except json_codec.Fallback:
+            fell_back.append(name)
+    assert fell_back == []

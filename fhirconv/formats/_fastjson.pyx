@@ -148,3 +148,176 @@ cdef class JsonFormWriter:
                 break
         if companions is not None:
             out["_" + key] = companions
+
+
+cdef class JsonTreeBuilder:
+    """JSON-form values (from the lexeme-keeping decoder) -> tree, for the plain case only.
+
+    ``number_type`` is the decoder's marker class for number text; ``ordered(out, fields)``
+    sorts children into definition order, or gives None when two of them share a place.
+    """
+
+    cdef object fields_for, primitive_class, number_type, ordered, resource_types
+    cdef dict fields_cache
+    cdef int depth, max_depth
+
+    def __init__(self, fields_for, primitive_class, number_type, ordered, resource_types, int max_depth):
+        self.fields_for = fields_for
+        self.primitive_class = primitive_class
+        self.number_type = number_type
+        self.ordered = ordered
+        self.resource_types = resource_types
+        self.fields_cache = {}
+        self.depth = 0
+        self.max_depth = max_depth
+
+    cdef dict fields(self, str type_name):
+        fields = self.fields_cache.get(type_name)
+        if fields is None:
+            fields = self.fields_cache[type_name] = self.fields_for(type_name)
+        return <dict>fields
+
+    def resource(self, obj):
+        if type(obj) is not dict:
+            raise Fallback()
+        rtype = (<dict>obj).get("resourceType")
+        if type(rtype) is not str or rtype not in self.resource_types:
+            raise Fallback()
+        return self.complex(<dict>obj, <str>rtype, True)
+
+    cdef dict complex(self, dict obj, str type_name, bint is_resource):
+        cdef dict fields = self.fields(type_name)
+        cdef dict out = {"resourceType": type_name} if is_resource else {}
+        cdef tuple field
+        cdef int kind
+        cdef Py_ssize_t index, last = -1
+        cdef bint unordered = False
+        self.depth += 1
+        if self.depth > self.max_depth:
+            raise Fallback()
+        for key, value in obj.items():
+            found = fields.get(key)
+            if found is None:
+                if is_resource and key == "resourceType":
+                    continue
+                if type(key) is not str or not (<str>key).startswith("_"):
+                    raise Fallback()
+                name = (<str>key)[1:]
+                found = fields.get(name)
+                if found is None or (<tuple>found)[1] != PRIMITIVE:
+                    raise Fallback()
+                if name in obj:
+                    continue  # read together with its value
+                field = <tuple>found
+                index = field[0]
+                if field[3]:
+                    out[name] = self.primitive_list([], value, field[2])
+                else:
+                    out[name] = self.with_companion(None, value)
+            else:
+                field = <tuple>found
+                index = field[0]
+                kind = field[1]
+                if kind == PRIMITIVE:
+                    companion = obj.get("_" + key)
+                    if field[3]:
+                        out[key] = self.primitive_list(value, companion, field[2])
+                    elif companion is None:
+                        out[key] = self.primitive(value, field[2])
+                    else:
+                        out[key] = self.with_companion(self.primitive(value, field[2]), companion)
+                elif kind == COMPLEX:
+                    if field[3]:
+                        out[key] = self.complex_list(value, field[2])
+                    elif type(value) is dict:
+                        out[key] = self.complex(<dict>value, field[2], False)
+                    else:
+                        raise Fallback()
+                elif kind == ATTRIBUTE or kind == XHTML:
+                    if type(value) is not str or not value or ("_" + key) in obj:
+                        raise Fallback()
+                    out[key] = value
+                elif kind == RESOURCE:
+                    if field[3]:
+                        if type(value) is not list or not value:
+                            raise Fallback()
+                        out[key] = [self.resource(item) for item in <list>value]
+                    else:
+                        out[key] = self.resource(value)
+                else:
+                    raise Fallback()  # fhir_comments: the reference builder keeps them
+            if index <= last:
+                if index == last:
+                    raise Fallback()
+                unordered = True
+            last = index
+        self.depth -= 1
+        if not out:
+            raise Fallback()
+        if unordered:
+            out = self.ordered(out, fields)
+            if out is None:
+                raise Fallback()
+        return out
+
+    cdef list complex_list(self, object value, str type_name):
+        if type(value) is not list or not value:
+            raise Fallback()
+        items = []
+        for item in <list>value:
+            if type(item) is not dict:
+                raise Fallback()
+            items.append(self.complex(<dict>item, type_name, False))
+        return items
+
+    cdef str primitive(self, object value, str json_kind):
+        if json_kind == "string":
+            if type(value) is str and value:
+                return <str>value
+        elif json_kind == "number":
+            if type(value) is self.number_type:
+                return str(value)
+        elif value is True:
+            return "true"
+        elif value is False:
+            return "false"
+        raise Fallback()
+
+    cdef object with_companion(self, object value, object companion):
+        if type(companion) is not dict or not companion:
+            raise Fallback()
+        node_id = None
+        extensions = None
+        for key, part in (<dict>companion).items():
+            if key == "extension":
+                extensions = self.complex_list(part, "Extension")
+            elif key == "id" and type(part) is str and part:
+                node_id = part
+            else:
+                raise Fallback()
+        return self.primitive_class(value, node_id, extensions)
+
+    cdef list primitive_list(self, object values, object companions, str json_kind):
+        cdef Py_ssize_t i, count, n_values, n_companions = 0
+        if type(values) is not list:
+            raise Fallback()
+        n_values = len(<list>values)
+        if companions is not None:
+            if type(companions) is not list:
+                raise Fallback()
+            n_companions = len(<list>companions)
+        count = n_values if n_values > n_companions else n_companions
+        if count == 0:
+            raise Fallback()
+        items = []
+        for i in range(count):
+            value = (<list>values)[i] if i < n_values else None
+            companion = (<list>companions)[i] if i < n_companions else None
+            text = None if value is None else self.primitive(value, json_kind)
+            if companion is None:
+                if text is None:
+                    raise Fallback()
+                items.append(text)
+            else:
+                items.append(self.with_companion(text, companion))
+        return items

@@ -27,9 +27,9 @@ from . import _jsonpos
 from ._plans import ATTRIBUTE, COMMENTS, COMPLEX, PRIMITIVE, RESOURCE, XHTML, fields_of
 
 try:  # the compiled tree -> JSON-form walk (built from _fastjson.pyx when a compiler is there)
-    from ._fastjson import Fallback, JsonFormWriter
-except ImportError:  # pragma: no cover - pure-Python installs use the reference writer only
-    JsonFormWriter = None
+    from ._fastjson import Fallback, JsonFormWriter, JsonTreeBuilder
+except ImportError:  # pragma: no cover - pure-Python installs use the reference code only
+    JsonFormWriter = JsonTreeBuilder = None
 
 __all__ = ["parse_json", "serialize_json", "tree_from_json_form", "tree_to_json_form"]
 
@@ -105,10 +105,27 @@ def parse_json(data: bytes | str, defs: Definitions) -> dict:
     """FHIR JSON text -> tree. Errors carry the element path and its line and column."""
     text = decode_text(data)
     value = load_json(text)
+    if JsonTreeBuilder is not None and use_compiled_reader:
+        try:
+            return JsonTreeBuilder(lambda type_name: fields_of(defs, type_name), Primitive, _Number,
+                                   _ordered_or_none, defs.resource_types, _MAX_DEPTH).resource(value)
+        except Fallback:
+            pass  # something to report: the reference builder walks the same values again
     try:
         return _TreeBuilder(defs).resource(value)
     except FhirConvError as err:
         raise _locate(err, text) from None
+
+
+# Tests switch this off to prove the compiled and the reference builder give the same trees.
+use_compiled_reader = True
+
+
+def _ordered_or_none(out: dict, fields: dict) -> dict | None:
+    """Children in definition order, or None when two share a place (two types of one choice)."""
+    ordered = sorted(out.items(), key=lambda item: -1 if item[0] == "resourceType" else fields[item[0]][0])
+    places = [fields[key][0] for key, _ in ordered if key != "resourceType"]
+    return dict(ordered) if len(places) == len(set(places)) else None
 
 
 def tree_from_json_form(obj: dict, defs: Definitions) -> dict:
