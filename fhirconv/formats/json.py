@@ -215,7 +215,7 @@ class _TreeBuilder:
                     elif is_resource and key == "resourceType":
                         continue
                     else:
-                        raise StructureError(f'unknown element "{key}" for FHIR {self.defs.label}'
+                        raise StructureError(f'unknown element "{key if len(key) <= 80 else key[:40] + "..."}" for FHIR {self.defs.label}'
                                              + (f" {type_name}" if not is_resource else ""))
                 else:
                     index, kind, sub, is_list, _ = field
@@ -258,7 +258,7 @@ class _TreeBuilder:
                     unordered = True
                 last = index
             except FhirConvError as err:
-                raise err.at("." + key.lstrip("_")) from None
+                raise err.at("." + (key if len(key) <= 80 else key[:40] + "...").lstrip("_")) from None
         if not out:
             raise StructureError("empty object: FHIR elements must have a value, children or extensions")
         if unordered:

@@ -313,7 +313,7 @@ class _TreeReader:
                 continue  # where to find an XSD: a hint to XML tools, not resource content
             field = fields.get(_FHIR + key) if "{" not in key else None
             if field is None or field[1] != ATTRIBUTE or is_resource:
-                raise _blame(StructureError(f'attribute {key}="{value}" is not allowed on this element'), elem)
+                raise _blame(StructureError(f'attribute {_clip(key)}="{_clip(value)}" is not allowed on this element'), elem)
             if not value:
                 raise _blame(StructureError(f"empty {key} attribute"), elem).at("." + key)
             out[key] = value
@@ -327,7 +327,7 @@ class _TreeReader:
             elif key == "id":
                 node_id = attr
             else:
-                raise _blame(StructureError(f'attribute {key}="{attr}" is not allowed on a primitive'), elem)
+                raise _blame(StructureError(f'attribute {_clip(key)}="{_clip(attr)}" is not allowed on a primitive'), elem)
         if value is not None:
             if not value:
                 raise _blame(StructureError('empty value="": FHIR values must not be empty (leave the element out)'), elem)
@@ -433,9 +433,14 @@ def _in_definition_order(out: dict, fields: dict) -> dict:
 def _check_lexeme(value: str, json_kind: str, elem) -> None:
     if json_kind == "number":
         if not _NUMBER.match(value):
-            raise _blame(StructureError(f'value="{value}" is not a FHIR number'), elem)
+            raise _blame(StructureError(f'value="{_clip(value)}" is not a FHIR number'), elem)
     elif value != "true" and value != "false":
-        raise _blame(StructureError(f'value="{value}" is not a boolean (true or false)'), elem)
+        raise _blame(StructureError(f'value="{_clip(value)}" is not a boolean (true or false)'), elem)
+
+
+def _clip(text: str) -> str:
+    """A value as quoted in a message: whole if short; a 50 MB attribute must not become a 50 MB message."""
+    return text if len(text) <= 80 else f"{text[:40]}... ({len(text):,} characters)"
 
 
 def _shown(text: str) -> str:
