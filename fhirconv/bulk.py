@@ -28,7 +28,7 @@ import orjson
 
 from .errors import FhirConvError, MigrationError
 from .ndjson import CHUNK_BYTES, GZIP_MAGIC, gzip_member, open_binary, read_chunks, split_lines
-from .outputs import FileSink, FolderSink, Job, LazyFileSink, StdoutSink, UsageError, resolve_format
+from .outputs import FileSink, FolderSink, Job, LazyFileSink, Plan, StdoutSink, UsageError, resolve_format
 from .progress import Progress, Tally
 from .records import Done, Work, process_record, tag_outcome
 
@@ -271,8 +271,11 @@ class _Prepended:
         return self.stream.read(n)
 
 
-def _tasks(jobs: list[Job], settings: Settings, stdin) -> Iterator[Task | Result]:
+def _tasks(jobs, live: dict, settings: Settings, stdin) -> Iterator[Task | Result]:
+    """Tasks for every job, made lazily; ``live`` maps the index of each job that has tasks in
+    flight to its Job (the main loop drops a job once its results are written)."""
     for index, job in enumerate(jobs):
+        live[index] = job
         if job.source is None:
             stream = open_binary(stdin)
             head = _sniff_stdin(job, stream, settings)
@@ -423,7 +426,7 @@ class Outcome:
     rejects_file: Path | None = None
 
 
-def run(jobs: list[Job], work: Work, settings: Settings, *, stdin, messages) -> Outcome:
+def run(plan: Plan, work: Work, settings: Settings, *, stdin, messages) -> Outcome:
     """Run every job; ``messages(line)`` prints a line on stderr. Raises KeyboardInterrupt (and
     leaves no output under any destination name) when interrupted."""
     tally = Tally()
@@ -431,14 +434,14 @@ def run(jobs: list[Job], work: Work, settings: Settings, *, stdin, messages) -> 
     rejects = LazyFileSink(settings.rejects) if settings.rejects else None
     report = FileSink(settings.report) if settings.report else None
     stdout = StdoutSink()
-    total = sum(_size(j.source) for j in jobs) if all(j.source is not None for j in jobs) else None
     workers = _Workers(work, settings.jobs)
-    progress = Progress(total_bytes=total, quiet=settings.quiet)
+    progress = Progress(total_bytes=plan.total_bytes, quiet=settings.quiet)
+    live: dict[int, Job] = {}
     shown = 0
     sinks: dict[int, object] = {}
     try:
-        for result in workers.ordered(_tasks(jobs, settings, stdin)):
-            job = jobs[result.job]
+        for result in workers.ordered(_tasks(plan.jobs, live, settings, stdin)):
+            job = live[result.job]
             mode = _mode(job, settings.bundle)
             # Jobs writing NDJSON lines into one -o file share its sink; any other job has its own.
             key = ("lines", job.target) if job.as_lines else result.job
@@ -446,6 +449,8 @@ def run(jobs: list[Job], work: Work, settings: Settings, *, stdin, messages) -> 
             if sink is None:
                 for earlier in list(sinks):      # results arrive in job order: earlier jobs are done
                     sinks.pop(earlier).commit()
+                for earlier in [i for i in live if i < result.job]:
+                    del live[earlier]
                 sink = sinks[key] = _open_sink(job, mode, stdout)
             if result.failure:
                 outcome.unreadable += 1

@@ -156,24 +156,23 @@ def _stderr(line: str) -> None:
     print(line, file=sys.stderr, flush=True)
 
 
-def _settings(args: argparse.Namespace, jobs_list, default_format: str) -> Settings:
+def _settings(args: argparse.Namespace, plan, default_format: str) -> Settings:
     rejects = Path(args.rejects) if args.rejects else default_rejects_path(args.output)
     report = Path(args.report) if args.report else None
-    refuse_inputs([rejects, report], [j.source for j in jobs_list if j.source is not None])
-    outputs = {j.target.resolve() for j in jobs_list if j.target is not None}
+    refuse_inputs([rejects, report], plan.files)
+    output = None if args.output in (None, "-") else Path(args.output).resolve()
     for extra in (rejects, report):
-        if extra is not None and extra.resolve() in outputs:
+        if extra is not None and output is not None and extra.resolve() == output:
             raise UsageError(f"{extra}: is also the output; give --rejects/--report another name")
-    return Settings(jobs=args.jobs or _default_jobs(), bundle=args.bundle, rejects=rejects, report=report,
+    jobs = 1 if plan.single_document else (args.jobs or _default_jobs())
+    return Settings(jobs=jobs, bundle=args.bundle, rejects=rejects, report=report,
                     quiet=args.quiet, default_format=default_format)
 
 
 def _run(args: argparse.Namespace, work: Work, to: str | None, default_format: str) -> int:
-    jobs = plan_jobs(args.inputs, args.output, to=to, default=default_format, bundle=args.bundle)
-    settings = _settings(args, jobs, default_format)
-    if all(j.kind == "document" for j in jobs) and len(jobs) == 1:
-        settings.jobs = 1          # one resource: a worker pool would only add its start-up time
-    result = run_bulk(jobs, work, settings, stdin=sys.stdin.buffer, messages=_stderr)
+    plan = plan_jobs(args.inputs, args.output, to=to, default=default_format, bundle=args.bundle)
+    settings = _settings(args, plan, default_format)
+    result = run_bulk(plan, work, settings, stdin=sys.stdin.buffer, messages=_stderr)
     tally = result.tally
     where = f"; rejects in {result.rejects_file}" if result.rejects_file else ""
     unreadable = f", {result.unreadable} input(s) unreadable" if result.unreadable else ""

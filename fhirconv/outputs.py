@@ -19,8 +19,9 @@ import sys
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Iterator
 
-__all__ = ["UsageError", "AtomicFile", "Job", "plan_jobs", "FileSink", "StdoutSink", "FolderSink",
+__all__ = ["UsageError", "AtomicFile", "Job", "Plan", "plan_jobs", "FileSink", "StdoutSink", "FolderSink",
            "LazyFileSink", "input_kind", "default_rejects_path", "refuse_inputs", "resolve_format"]
 
 DOCUMENT_SUFFIXES = {".json": "json", ".xml": "xml"}
@@ -50,22 +51,33 @@ def input_kind(path: Path) -> str | None:
     return None
 
 
-def _expand(inputs: list[str]) -> list[tuple[Path | None, Path | None]]:
-    """(file, folder it was found in) for every input; folders give their FHIR files, sorted."""
-    found = []
+def _walk(folder: Path) -> Iterator[Path]:
+    """The FHIR files of a folder, depth first in name order, one directory listed at a time (a
+    folder of a million files is never held as a million paths)."""
+    for name in sorted(os.listdir(folder)):
+        path = folder / name
+        if path.is_dir():
+            yield from _walk(path)
+        elif path.is_file() and input_kind(path) and not _is_ours(path):
+            yield path
+
+
+def _expand(inputs: list[str]) -> Iterator[tuple[Path | None, Path | None]]:
+    """(file, folder it was found in) for every input, lazily."""
     for name in inputs:
         if name == "-":
-            found.append((None, None))
+            yield None, None
             continue
         path = Path(name)
         if path.is_dir():
-            files = sorted(p for p in path.rglob("*") if p.is_file() and input_kind(p) and not _is_ours(p))
-            found.extend((p, path) for p in files)
-        elif path.is_file():
-            found.append((path, None))
+            for file in _walk(path):
+                yield file, path
         else:
-            raise UsageError(f"{name}: no such file or folder")
-    return found
+            yield path, None
+
+
+def _inside(path: Path, folder: Path) -> bool:
+    return path == folder or folder in path.parents
 
 
 def _is_ours(path: Path) -> bool:
@@ -127,17 +139,49 @@ def _target_name(source: Path, kind: str, to: str, per_record: bool, bundle: boo
     return stem + suffix + (".gz" if gz else "")
 
 
+@dataclass
+class Plan:
+    """The jobs of a run, made one at a time as the run reaches them."""
+
+    jobs: Iterator[Job]
+    files: list[Path]              # the files named on the command line
+    folders: list[Path]            # the folders named on the command line
+    stdin: bool
+    single_document: bool          # one .json/.xml file: a worker pool would only add start-up time
+
+    def total_bytes(self) -> int | None:
+        """Input size for the progress bar (a walk of the folders; only asked for on a terminal)."""
+        if self.stdin:
+            return None
+        total = 0
+        for path in self.files + [f for folder in self.folders for f in _walk(folder)]:
+            try:
+                total += path.stat().st_size
+            except OSError:
+                pass
+        return total
+
+
 def plan_jobs(inputs: list[str], output: str | None, *, to: str | None, default: str,
-              bundle: bool) -> list[Job]:
+              bundle: bool) -> Plan:
     """The jobs of a run. ``to`` None: from ``-o``'s extension, else per input (``default``).
 
     Several inputs or a folder go to the folder ``-o`` names (same stem, new extension); NDJSON
     in and XML out writes a document per record into a folder, unless ``bundle`` asks for one
-    Bundle.
+    Bundle. Whatever can be refused from the command line alone is refused here, before any work.
     """
-    found = _expand(inputs)
+    files, folders, stdin = [], [], False
+    for name in inputs:
+        if name == "-":
+            stdin = True
+        elif Path(name).is_dir():
+            folders.append(Path(name))
+        elif Path(name).is_file():
+            files.append(Path(name))
+        else:
+            raise UsageError(f"{name}: no such file or folder")
     out = None if output in (None, "-") else Path(output)
-    several = len(found) > 1 or any(folder is not None for _, folder in found)
+    several = len(inputs) > 1 or bool(folders)
     if to is None and out is not None and not several:
         plain = _plain_name(out)
         if plain.endswith(".xml"):
@@ -152,33 +196,44 @@ def plan_jobs(inputs: list[str], output: str | None, *, to: str | None, default:
         to = "json"
     to_folder = (out is not None and not as_lines
                  and (several or out.is_dir() or output.endswith(("/", os.sep))))
-    if several and out is None and output != "-" and any(folder is not None for _, folder in found):
+    if folders and out is None and output != "-":
         raise UsageError("a folder as input needs -o FOLDER for the results")
-    jobs = []
-    for source, folder in found:
-        if source is None:
+    if stdin and to_folder:
+        raise UsageError("stdin (-) cannot be combined with an output folder")
+    if out is not None:
+        resolved = out.resolve()
+        for folder in folders:
+            if _inside(resolved, folder.resolve()):
+                # it would read its own results, and could replace an input when it renames them
+                raise UsageError(f"{out}: the output may not be inside the input folder {folder}")
+    refuse_inputs([out] if out is not None and not to_folder else [], files)
+    explicit = {f.resolve() for f in files}
+
+    def jobs() -> Iterator[Job]:
+        for source, folder in _expand(inputs):
+            if source is None:
+                yield Job("<stdin>", None, None, to, out, as_lines=as_lines,
+                          compress=out is not None and out.name.lower().endswith(".gz"))
+                continue
+            kind = input_kind(source) or "document"
+            fmt = resolve_format(kind, "json" if kind == "ndjson" else _own_format(source), to, default)
+            per_record = kind == "ndjson" and fmt == "xml" and not bundle
             if to_folder:
-                raise UsageError("stdin (-) cannot be combined with an output folder")
-            target = out
-            jobs.append(Job("<stdin>", None, None, to, target, as_lines=as_lines,
-                            compress=target is not None and target.name.lower().endswith(".gz")))
-            continue
-        kind = input_kind(source) or "document"
-        fmt = resolve_format(kind, "json" if kind == "ndjson" else _own_format(source), to, default)
-        per_record = kind == "ndjson" and fmt == "xml" and not bundle
-        if to_folder:
-            relative = source.relative_to(folder) if folder is not None else Path(source.name)
-            target = out / relative.parent / _target_name(source, kind, fmt, per_record, bundle)
-        else:
-            target = out
-        if per_record and (target is None or _plain_name(target).endswith((".xml", ".json"))):
-            raise UsageError(f"{source}: NDJSON to XML writes one XML document per record: give -o FOLDER "
-                             f"(or --bundle for a single Bundle)")
-        compress = target is not None and not per_record and target.name.lower().endswith(".gz")
-        jobs.append(Job(str(source), source, kind, fmt, target, per_record=per_record, compress=compress,
-                        as_lines=as_lines))
-    refuse_inputs([j.target for j in jobs], [j.source for j in jobs if j.source is not None])
-    return jobs
+                relative = source.relative_to(folder) if folder is not None else Path(source.name)
+                target = out / relative.parent / _target_name(source, kind, fmt, per_record, bundle)
+                if target.resolve() in explicit or target.resolve() == source.resolve():
+                    raise UsageError(f"{target}: refusing to overwrite an input file")
+            else:
+                target = out
+            if per_record and (target is None or _plain_name(target).endswith((".xml", ".json"))):
+                raise UsageError(f"{source}: NDJSON to XML writes one XML document per record: give -o FOLDER "
+                                 f"(or --bundle for a single Bundle)")
+            compress = target is not None and not per_record and target.name.lower().endswith(".gz")
+            yield Job(str(source), source, kind, fmt, target, per_record=per_record, compress=compress,
+                      as_lines=as_lines)
+
+    single = len(files) == 1 and not folders and not stdin and input_kind(files[0]) != "ndjson"
+    return Plan(jobs(), files, folders, stdin, single)
 
 
 def refuse_inputs(targets: list[Path | None], sources: list[Path]) -> None:

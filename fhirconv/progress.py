@@ -9,7 +9,7 @@ from __future__ import annotations
 import sys
 import time
 from dataclasses import dataclass, field
-from typing import TextIO
+from typing import Callable, TextIO
 
 __all__ = ["Tally", "Progress"]
 
@@ -45,11 +45,15 @@ class Tally:
 class Progress:
     """A records/s + bytes bar on a terminal; does nothing otherwise."""
 
-    def __init__(self, *, total_bytes: int | None, quiet: bool, stream: TextIO | None = None):
+    def __init__(self, *, total_bytes: int | None | Callable[[], int | None], quiet: bool,
+                 stream: TextIO | None = None):
         self.stream = stream or sys.stderr
         self.bar = None
         if not quiet and self.stream.isatty():
             from tqdm import tqdm  # imported only when a bar will be drawn
+
+            if callable(total_bytes):      # measuring the input costs a walk: only for a bar
+                total_bytes = total_bytes()
 
             self.bar = tqdm(total=total_bytes, unit="B", unit_scale=True, unit_divisor=1024,
                             file=self.stream, dynamic_ncols=True, leave=False,

@@ -97,6 +97,8 @@ def test_error_is_one_line_with_file_path_position_and_reason(tmp_path):
     ["convert", str(R4 / "imagingstudy-example.json"), "--fhir-version", "R9"],
     ["convert", str(R4 / "imagingstudy-example.json"), "--jobs", "0"],
     ["migrate", "--from", "R4", str(R4 / "imagingstudy-example.json")],
+    ["convert", str(R4), "-o", str(R4 / "converted")],          # output inside the input folder
+    ["convert", str(R4), "--to", "xml"],                         # a folder needs -o FOLDER
     ["frobnicate"],
     [],
 ])
