@@ -9,14 +9,21 @@ path. ``tests/test_fastxml.py`` proves both writers give the same bytes on every
 
 cdef int PRIMITIVE = 0, COMPLEX = 1, RESOURCE = 2, XHTML = 3, ATTRIBUTE = 4, COMMENTS = 5
 
+import re
+_JSON_NUMBER = re.compile(r"-?(?:0|[1-9][0-9]*)(?:\.[0-9]+)?(?:[eE][+-]?[0-9]+)?").fullmatch
+
 
 class Fallback(Exception):
     """Not the plain case: let the reference writer handle (and report on) this tree."""
 
 
+cdef int MAX_DEPTH = 100  # json._MAX_DEPTH: a deeper tree goes to the reference writer, which refuses it
+
+
 cdef class JsonFormWriter:
     cdef object fields_for, fragment, primitive_class, resource_types
     cdef dict fields_cache
+    cdef int depth
 
     def __init__(self, fields_for, fragment, primitive_class, resource_types):
         self.fields_for = fields_for
@@ -45,6 +52,8 @@ cdef class JsonFormWriter:
         if json_kind == "string":
             return text
         if json_kind == "number":
+            if not _JSON_NUMBER(text):  # a caller's tree may hold any text: the reference writer reports it
+                raise Fallback()
             return self.fragment(text)
         if text == "true":
             return True
@@ -76,6 +85,9 @@ cdef class JsonFormWriter:
         cdef dict out = {}
         cdef tuple field
         cdef int kind
+        self.depth += 1
+        if self.depth > MAX_DEPTH:  # a caller's endless tree would overflow the C stack
+            raise Fallback()
         for key, value in node.items():
             found = fields.get(key)
             if found is None:
@@ -120,6 +132,7 @@ cdef class JsonFormWriter:
                 out[key] = value
             else:
                 raise Fallback()
+        self.depth -= 1
         return out
 
     cdef void primitive_list(self, dict out, str key, object items, str json_kind) except *:

@@ -436,12 +436,13 @@ def tree_to_json_form(tree: dict, defs: Definitions) -> dict:
 
 
 class _JsonFormWriter:
-    __slots__ = ("defs", "plans", "raw_numbers")
+    __slots__ = ("defs", "plans", "raw_numbers", "depth")
 
     def __init__(self, defs: Definitions, raw_numbers: bool):
         self.defs = defs
         self.plans = defs.plans
         self.raw_numbers = raw_numbers
+        self.depth = 0
 
     def resource(self, node: dict) -> dict:
         rtype = node.get("resourceType") if type(node) is dict else None
@@ -457,6 +458,10 @@ class _JsonFormWriter:
     def complex(self, node: dict, type_name: str) -> dict:
         fields = self.plans.get(("fields", type_name)) or fields_of(self.defs, type_name)
         out = {}
+        # A caller's tree may nest without end; compiled, the recursion would overflow the C stack.
+        self.depth += 1
+        if self.depth > _MAX_DEPTH:
+            raise StructureError(f"nested more than {_MAX_DEPTH} levels deep")
         for key, value in node.items():
             field = fields.get(key)
             if field is None:
@@ -491,6 +496,7 @@ class _JsonFormWriter:
                 raise err.at("." + key) from None
             except (AttributeError, TypeError):
                 raise StructureError(f"{key}: not a tree node of the expected shape").at("." + key) from None
+        self.depth -= 1
         return out
 
     def nested(self, node: dict) -> dict:

@@ -585,13 +585,14 @@ def serialize_xml(tree: dict, defs: Definitions, *, pretty: bool = True) -> byte
 
 
 class _XmlWriter:
-    __slots__ = ("defs", "plans", "out", "pretty")
+    __slots__ = ("defs", "plans", "out", "pretty", "depth")
 
     def __init__(self, defs: Definitions, pretty: bool):
         self.defs = defs
         self.plans = defs.plans
         self.out: list[str] = []
         self.pretty = pretty
+        self.depth = 0
 
     def resource(self, node: dict, rtype: str, indent: str, namespace: str = "") -> None:
         self.complex(node, rtype, rtype, indent, namespace)
@@ -609,6 +610,10 @@ class _XmlWriter:
         fields, attribute_names = self.plans.get(("xml-writer", type_name)) or self.plan(type_name)
         out = self.out
         attrs = extra
+        # A caller's tree may nest without end; compiled, the recursion would overflow the C stack.
+        self.depth += 1
+        if self.depth > _MAX_DEPTH:
+            raise StructureError(f"nested more than {_MAX_DEPTH} levels deep")
         # Attributes (id, Extension.url) go into the start tag although url follows
         # extension in definition order.
         for name in attribute_names:
@@ -666,6 +671,7 @@ class _XmlWriter:
             out.append(f"{indent}</{tag}>{nl}")
         else:
             out.append(f"{indent}<{tag}{attrs}/>{nl}")
+        self.depth -= 1
 
     def primitive(self, node, tag: str, indent: str) -> None:
         nl = "\n" if self.pretty else ""
