@@ -92,8 +92,12 @@ def load_json(text: str):
         line, column = _jsonpos.deeper_than(text, 2 * _MAX_DEPTH + 2)
         raise StructureError(f"nested more than {_MAX_DEPTH} levels deep", line=line, column=column) from None
     if "\\u" in text:
-        lone = _LONE_SURROGATE.search(text)
-        if lone:
+        for lone in _LONE_SURROGATE.finditer(text):
+            backslashes = 0  # "\\ud800" is an escaped backslash and the text "ud800": no surrogate
+            while lone.start() - backslashes > 0 and text[lone.start() - backslashes - 1] == "\\":
+                backslashes += 1
+            if backslashes % 2:
+                continue
             line = text.count("\n", 0, lone.start()) + 1
             column = lone.start() - (text.rfind("\n", 0, lone.start()) + 1) + 1
             raise FhirSyntaxError(f"lone surrogate {lone.group()} is not a Unicode character",
