@@ -126,7 +126,19 @@ def ist7_modality_ok(modality: Any, series: Any) -> bool:
     """ist-7: the study modality equals the set of distinct series modalities (codings and texts)."""
     if not modality:
         return True
-    return _codes_and_texts(modality) == _codes_and_texts(_series_modalities(series))
+    per_series = _series_modalities(series)
+    if _same_members(modality, per_series):
+        return True                     # equal concepts have equal codings and texts: no sets to build
+    return _codes_and_texts(modality) == _codes_and_texts(per_series)
+
+
+def _same_members(a: list, b: list) -> bool:
+    """Every item of ``a`` equals some item of ``b`` and the other way round (a quick, sufficient test).
+
+    The usual study lists exactly its series' modalities; comparing the few concepts directly is
+    much cheaper than building the code and text sets.
+    """
+    return isinstance(a, list) and all(item in b for item in a) and all(item in a for item in b)
 
 
 def distinct_series_modalities(series: Any) -> list[dict]:

@@ -44,7 +44,7 @@ class _Rule:
 
     __slots__ = ("row", "src_names", "dst_names", "src_paths", "dst_paths", "forward", "backward", "repair",
                  "restore_codecs", "keep_codecs", "src_label", "dst_label", "reshapes", "translate",
-                 "trigger", "said_transformed", "said_restored", "said_kept", "exact")
+                 "trigger", "dst_name", "said_transformed", "said_restored", "said_kept", "exact")
 
     def __init__(self, row: Row, reverse: bool, forward: Callable, backward: Callable,
                  repair: Callable | None, restore_codecs: tuple, keep_codecs: tuple,
@@ -63,6 +63,8 @@ class _Rule:
         self.exact = exact          # True / predicate / None: when the inverse need not be run (operations.py)
         # The one input element whose absence means there is nothing to do (None: several, or none).
         self.trigger = self.src_names[0] if len(self.src_names) == 1 else None
+        # The one output element (None: several, or none), written without a zip.
+        self.dst_name = self.dst_names[0] if len(self.dst_names) == 1 else None
         # The sentences of the report that do not depend on the data, made once.
         op_name = row.op.name if not reverse else row.op.inverse
         self.said_transformed = f"{' + '.join(self.src_paths)} -> {' + '.join(self.dst_paths)} ({op_name})"
@@ -73,13 +75,13 @@ class _Rule:
                                for p, c in zip(self.src_paths, keep_codecs))
 
     def run(self, src: dict, out: dict, shadows: dict | None, added: list, report: Report, path: str) -> None:
-        names = self.src_names
-        if len(names) == 1:                      # the common case, without a generator
-            value = src.get(names[0])
+        trigger = self.trigger
+        if trigger is not None:                  # the common case: one input element, without a generator
+            value = src.get(trigger)
             src_values = (value,)
             empty = value is None
         else:
-            src_values = tuple(src.get(name) for name in names)
+            src_values = tuple(src.get(name) for name in self.src_names)
             empty = all(v is None for v in src_values)
         restored = None
         if shadows:
@@ -88,7 +90,30 @@ class _Rule:
         if empty:
             return
         try:
-            self._run(src, out, src_values, restored, shadows, added, report, path)
+            values = self.forward(src_values, out)                                  # 2. map
+            if restored:
+                values = self._restore(values, restored, src, src_values, shadows, report, path)   # 1. restore
+            repaired = False
+            if self.repair is not None:                                             # 3. repair
+                fixed = self.repair(values, out)
+                repaired, values = fixed != values, fixed
+            exact = self.exact
+            if not repaired and (exact is True or (exact is not None and exact(src_values))):
+                kept = False                     # the operation vouches that the inverse gives the input back
+            else:
+                kept = self._keep_the_rest(src, src_values, values, added, report, path, repaired)   # 4.
+            dst_name = self.dst_name
+            if dst_name is not None:
+                if values[0] is not None:
+                    out[dst_name] = values[0]
+            else:
+                for name, value in zip(self.dst_names, values):
+                    if value is not None:
+                        out[name] = value
+            if not kept and not restored and self.reshapes and values != src_values:
+                where = f"{path}.{self.src_names[0]}"
+                if not report.grouped("transformed", self, where):
+                    report.add("transformed", where, self.said_transformed, self)
         except ShapeError as exc:
             # Invalid input: say where, keep the values untouched under their own names.
             report.error("structure", f"{path}.{(self.src_names or self.dst_names)[0]}", str(exc))
@@ -96,54 +121,46 @@ class _Rule:
                 if value is not None:
                     out[name] = value
 
-    def _run(self, src, out, src_values, restored, shadows, added, report, path) -> None:
-        values = self.forward(src_values, out)
-        if restored:
-            candidate = list(values)
-            unreadable = False
-            for i, codec in restored.items():
-                try:
-                    candidate[i] = codec.decode(shadows[codec.url])
-                except ShapeError as exc:
-                    unreadable = True
-                    report.add("conflict", f"{path}.extension('{codec.url}')",
-                               f"extension cannot be read ({exc}); the native value was used and the extension dropped")
-            candidate = tuple(candidate)
-            urls = ", ".join(c.url for c in restored.values())
-            where = f"{path}.extension('{urls}')"
-            if not unreadable and self.backward(candidate, src) == src_values:
-                values = candidate
-                if not report.grouped("restored", self, where):
-                    report.add("restored", where, self.said_restored if len(restored) == len(self.restore_codecs)
-                               else f"{', '.join(self.dst_paths)} restored from {self.src_label} extension {urls}",
-                               None if len(restored) != len(self.restore_codecs) else self)
-            elif not unreadable:
-                report.add("conflict", where,
-                           f"extension {urls} no longer agrees with {', '.join(self.src_paths) or 'the data'} "
-                           f"(edited after migration?): the native value was used and the extension dropped")
-        repaired = False
-        if self.repair is not None:
-            fixed = self.repair(values, out)
-            repaired, values = fixed != values, fixed
-        exact = self.exact
+    def _restore(self, values: tuple, restored: dict, src: dict, src_values: tuple, shadows: dict,
+                 report: Report, path: str) -> tuple:
+        """The values of this rule's cross-version extensions, while they still agree with the native data."""
+        candidate = list(values)
+        unreadable = False
+        for i, codec in restored.items():
+            try:
+                candidate[i] = codec.decode(shadows[codec.url])
+            except ShapeError as exc:
+                unreadable = True
+                report.add("conflict", f"{path}.extension('{codec.url}')",
+                           f"extension cannot be read ({exc}); the native value was used and the extension dropped")
+        candidate = tuple(candidate)
+        urls = ", ".join(c.url for c in restored.values())
+        where = f"{path}.extension('{urls}')"
+        if not unreadable and self.backward(candidate, src) == src_values:
+            if not report.grouped("restored", self, where):
+                report.add("restored", where, self.said_restored if len(restored) == len(self.restore_codecs)
+                           else f"{', '.join(self.dst_paths)} restored from {self.src_label} extension {urls}",
+                           None if len(restored) != len(self.restore_codecs) else self)
+            return candidate
+        if not unreadable:
+            report.add("conflict", where,
+                       f"extension {urls} no longer agrees with {', '.join(self.src_paths) or 'the data'} "
+                       f"(edited after migration?): the native value was used and the extension dropped")
+        return values
+
+    def _keep_the_rest(self, src: dict, src_values: tuple, values: tuple, added: list, report: Report,
+                       path: str, repaired: bool) -> bool:
+        """Keep every input value the inverse does not give back; True when there was one."""
+        back = self.backward(values, src)
+        if back == src_values:
+            return False
         kept = False
-        if not repaired and (exact is True or (exact is not None and exact(src_values))):
-            back = src_values                    # the operation vouches that the inverse gives it back
-        else:
-            back = self.backward(values, src)
-        if back != src_values:
-            for i, original in enumerate(src_values):
-                if original is None or back[i] == original:
-                    continue
-                kept = True
-                self._keep(i, original, values, added, report, path, repaired)
-        for name, value in zip(self.dst_names, values):
-            if value is not None:
-                out[name] = value
-        if not kept and not restored and self.reshapes and values != src_values:
-            where = f"{path}.{self.src_names[0]}"
-            if not report.grouped("transformed", self, where):
-                report.add("transformed", where, self.said_transformed, self)
+        for i, original in enumerate(src_values):
+            if original is None or back[i] == original:
+                continue
+            kept = True
+            self._keep(i, original, values, added, report, path, repaired)
+        return kept
 
     def _keep(self, i: int, original, values: tuple, added: list, report: Report, path: str,
               repaired: bool) -> None:

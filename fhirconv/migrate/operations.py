@@ -41,7 +41,7 @@ def _every(pred: Callable[[Any], bool]) -> Callable[[Values], bool]:
     def exact(values: Values) -> bool:
         value = values[0]
         if type(value) is list:
-            return all(pred(item) for item in value)
+            return all(map(pred, value))
         return value is None or pred(value)
     return exact
 
@@ -83,15 +83,20 @@ def _short(value: Any) -> str:
     return text if len(text) <= 60 else text[:57] + "..."
 
 
-def _each(fn: Callable[[Any], Any]) -> Callable[[Any], Any]:
-    """Apply ``fn`` to a single value or to every item of a list; drop items that map to None."""
-    def apply(value: Any) -> Any:
+def _on_the_value(fn: Callable[[Any], Any]) -> Fn:
+    """A rule function for a one-element row: ``fn`` on the value, or on each item of a list.
+
+    Items that map to None are dropped (an empty list becomes None). One function per rule, not a
+    lambda around a helper: these run for every series and instance.
+    """
+    def apply(values: Values, node: dict) -> Values:
+        value = values[0]
         if value is None:
-            return None
+            return (None,)
         if isinstance(value, list):
             items = [out for out in map(fn, value) if out is not None]
-            return items or None
-        return fn(value)
+            return (items or None,)
+        return (fn(value),)
     return apply
 
 
@@ -162,10 +167,8 @@ def _cc_to_coding(cc: Any) -> dict | None:
 
 
 def _build_coding_to_cc(spec: RuleSpec) -> tuple[Fn, Fn]:
-    forward, backward = _each(_coding_to_cc), _each(_cc_to_coding)
     single_coding = _every(lambda cc: type(cc) is dict and len(cc) == 1 and len(cc.get("coding") or ()) == 1)
-    return ((lambda values, node: (forward(values[0]),)), (lambda values, node: (backward(values[0]),)),
-            ALWAYS, single_coding)
+    return _on_the_value(_coding_to_cc), _on_the_value(_cc_to_coding), ALWAYS, single_coding
 
 
 # --- 0..1 <-> 0..* -------------------------------------------------------------------------------------------
@@ -225,28 +228,46 @@ def _build_coding_to_cr(spec: RuleSpec) -> tuple[Fn, Fn]:
     def unwrap(cr: Any) -> dict | None:
         concept = _expect_dict(cr, "a CodeableReference").get("concept")
         return _cc_to_coding(concept) if concept is not None else None
-    forward, backward = _each(wrap), _each(unwrap)
     just_a_coding = _every(lambda cr: type(cr) is dict and len(cr) == 1 and type(cr.get("concept")) is dict
                            and len(cr["concept"]) == 1 and len(cr["concept"].get("coding") or ()) == 1)
-    return ((lambda values, node: (forward(values[0]),)), (lambda values, node: (backward(values[0]),)),
-            ALWAYS, just_a_coding)
+    return _on_the_value(wrap), _on_the_value(unwrap), ALWAYS, just_a_coding
 
 
 # --- Coding(system, code) <-> primitive ----------------------------------------------------------------------
 
+def _remembering_matcher(pattern: str, limit: int = 4096) -> Callable[[str], bool]:
+    """``re.match`` as a yes/no, remembered per text.
+
+    The texts repeat (a study's instances share a handful of DICOM SOP classes) and a match
+    costs far more than a dict lookup. The memory is bounded: it starts over when full.
+    Shared between threads: the worst a race can do is compute an answer twice.
+    """
+    regex = re.compile(pattern)
+    known: dict[str, bool] = {}
+
+    def matches(text: str) -> bool:
+        answer = known.get(text)
+        if answer is None:
+            if len(known) >= limit:
+                known.clear()
+            answer = known[text] = regex.match(text) is not None
+        return answer
+    return matches
+
+
 def _build_coding_to_primitive(spec: RuleSpec) -> tuple[Fn, Fn]:
     system = spec.params["system"]
     prefix = spec.params.get("prefix", "")
-    pattern = re.compile(spec.params["pattern"])
+    matches = _remembering_matcher(spec.params["pattern"])
 
     def code_of(coding: Any) -> Any:
         code = _expect_dict(coding, "a Coding").get("code")
         text = primitive_value(code)
         if text is None:
             return None
-        if pattern.match(text):
+        if matches(text):
             return code
-        if prefix and pattern.match(prefix + text):
+        if prefix and matches(prefix + text):
             return _with_text(code, prefix + text)    # a bare OID: the form the primitive requires
         return None
 
@@ -254,19 +275,17 @@ def _build_coding_to_primitive(spec: RuleSpec) -> tuple[Fn, Fn]:
         if isinstance(code, (dict, list)):
             raise ShapeError(f"expected a primitive, found {type(code).__name__}")
         return {"system": system, "code": code}
-    forward, backward = _each(code_of), _each(coding_of)
 
     def plain(coding: Any) -> bool:                # {"system": system, "code": "<a valid primitive>"}
         if type(coding) is not dict or len(coding) != 2 or coding.get("system") != system:
             return False
         code = coding.get("code")
-        return type(code) is str and pattern.match(code) is not None
+        return type(code) is str and matches(code)
 
     def valid(code: Any) -> bool:
         text = primitive_value(code)
-        return text is not None and pattern.match(text) is not None
-    return ((lambda values, node: (forward(values[0]),)), (lambda values, node: (backward(values[0]),)),
-            _every(plain), _every(valid))
+        return text is not None and matches(text)
+    return _on_the_value(code_of), _on_the_value(coding_of), _every(plain), _every(valid)
 
 
 # --- code translation ----------------------------------------------------------------------------------------

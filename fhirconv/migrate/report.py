@@ -47,11 +47,12 @@ class Report:
     of 2,000 instances gets one line per kind of change, not 2,000.
     """
 
-    __slots__ = ("_issues", "_groups")
+    __slots__ = ("_issues", "_groups", "_errors")
 
     def __init__(self) -> None:
         self._issues: list[list] = []            # [severity, code, action, [expressions], diagnostics]
         self._groups: dict[tuple, list] = {}
+        self._errors = 0                         # counted, not searched for: the engine asks per resource
 
     def grouped(self, action: str, group: object, path: str) -> bool:
         """Add ``path`` to the issue already made for (action, group); False when there is none yet."""
@@ -70,6 +71,7 @@ class Report:
 
     def error(self, code: str, path: str, diagnostics: str) -> None:
         self._issues.append(["error", code, "invalid", [path], diagnostics])
+        self._errors += 1
 
     @property
     def has_issues(self) -> bool:
@@ -77,7 +79,7 @@ class Report:
 
     @property
     def has_errors(self) -> bool:
-        return any(issue[0] == "error" for issue in self._issues)
+        return self._errors > 0
 
     def actions(self) -> list[tuple[str, str]]:
         """``(action, expression)`` pairs, for tests and summaries."""
