@@ -392,7 +392,7 @@ class _TreeBuilder:
 def _comments(value) -> list[str]:
     if isinstance(value, str):
         return [value]
-    if type(value) is list and all(type(c) is str for c in value):
+    if type(value) is list and value and all(type(c) is str for c in value):  # [] would not survive XML
         return list(value)
     raise StructureError("fhir_comments must be an array of strings")
 
