@@ -23,11 +23,11 @@ FIXTURES = Path(__file__).resolve().parent.parent / "fixtures"
 def _jobs() -> list[tuple[str, object]]:
     jobs = []
     with tarfile.open(FIXTURES / "official" / "r4-twins.tgz") as archive:
-        members = sorted((m for m in archive if m.isfile()), key=lambda m: m.name)
-        for member in members[::60]:  # ~100 files of many resource types, both formats
-            data = archive.extractfile(member).read()
-            target = "json" if member.name.endswith(".xml") else "xml"
-            jobs.append((f"convert {member.name}", lambda d=data, t=target: fhirconv.convert(d, to=t)))
+        # Read in archive order (a gzip stream cannot seek back), then take every 60th by name.
+        twins = {m.name: archive.extractfile(m).read() for m in archive if m.isfile()}
+    for name in sorted(twins)[::60]:  # ~100 files of many resource types, both formats
+        target = "json" if name.endswith(".xml") else "xml"
+        jobs.append((f"convert {name}", lambda d=twins[name], t=target: fhirconv.convert(d, to=t)))
     for path in sorted((FIXTURES / "r4").glob("imagingstudy-*")):
         data = path.read_bytes()
         jobs.append((f"migrate {path.name}",
