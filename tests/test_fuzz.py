@@ -9,7 +9,7 @@ ranges, hostile tokens, and deleted or duplicated elements. For every mutant:
   UnrepresentableError, e.g. a control character that XML 1.0 cannot carry);
 * that output reads back to the same tree.
 
-Budget: FHIRCONV_FUZZ_EXAMPLES per test (default 150, about a minute in all), so CI stays fast;
+Budget: FHIRCONV_FUZZ_EXAMPLES per test (default 1,000, well under a minute in all), so CI stays fast;
 run longer by hand with e.g. ``FHIRCONV_FUZZ_EXAMPLES=20000 pytest tests/test_fuzz.py``. The seed is
 random per run and shown on failure (``FHIRCONV_FUZZ_SEED=...``); set FHIRCONV_FUZZ_SEED to replay
 it, or use hypothesis' own ``--hypothesis-seed``. Failing examples are also saved in the local
@@ -34,7 +34,7 @@ import fhirconv
 from fhirconv import FhirConvError, StructureError, UnrepresentableError
 
 FIXTURES = Path(__file__).resolve().parent.parent / "fixtures"
-EXAMPLES = int(os.environ.get("FHIRCONV_FUZZ_EXAMPLES", "150"))
+EXAMPLES = int(os.environ.get("FHIRCONV_FUZZ_EXAMPLES") or "1000")
 SEED = int(os.environ.get("FHIRCONV_FUZZ_SEED") or random.SystemRandom().randrange(2**32))
 
 FUZZ = settings(max_examples=EXAMPLES, deadline=None, print_blob=True,
