@@ -437,11 +437,18 @@ def run(plan: Plan, work: Work, settings: Settings, *, stdin, messages) -> Outco
     workers = _Workers(work, settings.jobs)
     progress = Progress(total_bytes=plan.total_bytes, quiet=settings.quiet)
     live: dict[int, Job] = {}
+    current = -1
     shown = 0
     sinks: dict[int, object] = {}
     try:
         for result in workers.ordered(_tasks(plan.jobs, live, settings, stdin)):
             job = live[result.job]
+            if result.job != current:
+                # Results arrive in job order: every earlier job is finished. (Jobs sharing one
+                # NDJSON sink never open a new one, so this must not wait for a new sink.)
+                for earlier in [i for i in live if i < result.job]:
+                    del live[earlier]
+                current = result.job
             mode = _mode(job, settings.bundle)
             # Jobs writing NDJSON lines into one -o file share its sink; any other job has its own.
             key = ("lines", job.target) if job.as_lines else result.job
@@ -449,8 +456,6 @@ def run(plan: Plan, work: Work, settings: Settings, *, stdin, messages) -> Outco
             if sink is None:
                 for earlier in list(sinks):      # results arrive in job order: earlier jobs are done
                     sinks.pop(earlier).commit()
-                for earlier in [i for i in live if i < result.job]:
-                    del live[earlier]
                 sink = sinks[key] = _open_sink(job, mode, stdout)
             if result.failure:
                 outcome.unreadable += 1
