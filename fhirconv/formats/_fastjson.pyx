@@ -20,9 +20,21 @@ class Fallback(Exception):
 cdef int MAX_DEPTH = 100  # json._MAX_DEPTH: a deeper tree goes to the reference writer, which refuses it
 
 
-cdef class JsonFormWriter:
-    cdef object fields_for, fragment, primitive_class, resource_types
+cdef class _TypeFields:
+    """Each type's fields, asked of ``fields_for`` once per walk and then held here."""
+
+    cdef object fields_for
     cdef dict fields_cache
+
+    cdef dict fields(self, str type_name):
+        fields = self.fields_cache.get(type_name)
+        if fields is None:
+            fields = self.fields_cache[type_name] = self.fields_for(type_name)
+        return <dict>fields
+
+
+cdef class JsonFormWriter(_TypeFields):
+    cdef object fragment, primitive_class, resource_types
     cdef int depth
 
     def __init__(self, fields_for, fragment, primitive_class, resource_types):
@@ -39,12 +51,6 @@ cdef class JsonFormWriter:
         if rtype not in self.resource_types:
             raise Fallback()
         return self.complex(<dict>node, <str>rtype)
-
-    cdef dict fields(self, str type_name):
-        fields = self.fields_cache.get(type_name)
-        if fields is None:
-            fields = self.fields_cache[type_name] = self.fields_for(type_name)
-        return <dict>fields
 
     cdef object value(self, object text, str json_kind):
         if type(text) is not str:
@@ -163,15 +169,14 @@ cdef class JsonFormWriter:
             out["_" + key] = companions
 
 
-cdef class JsonTreeBuilder:
+cdef class JsonTreeBuilder(_TypeFields):
     """JSON-form values (from the lexeme-keeping decoder) -> tree, for the plain case only.
 
     ``number_type`` is the decoder's marker class for number text; ``ordered(out, fields)``
     sorts children into definition order, or gives None when two of them share a place.
     """
 
-    cdef object fields_for, primitive_class, number_type, ordered, resource_types
-    cdef dict fields_cache
+    cdef object primitive_class, number_type, ordered, resource_types
     cdef int depth, max_depth
 
     def __init__(self, fields_for, primitive_class, number_type, ordered, resource_types, int max_depth):
@@ -183,12 +188,6 @@ cdef class JsonTreeBuilder:
         self.fields_cache = {}
         self.depth = 0
         self.max_depth = max_depth
-
-    cdef dict fields(self, str type_name):
-        fields = self.fields_cache.get(type_name)
-        if fields is None:
-            fields = self.fields_cache[type_name] = self.fields_for(type_name)
-        return <dict>fields
 
     def resource(self, obj):
         if type(obj) is not dict:

@@ -50,6 +50,14 @@ cdef inline bint _blank(const unsigned char* s):
     return True
 
 
+cdef inline void _layout_only(xmlNode* node) except *:
+    """A non-element child is fine only as whitespace between elements (layout)."""
+    if node.type == tree.XML_TEXT_NODE or node.type == tree.XML_CDATA_SECTION_NODE:
+        if _blank(node.content):
+            return
+    raise Fallback()
+
+
 cdef inline bint _digit(unsigned char c):
     return 48 <= c <= 57
 
@@ -198,11 +206,8 @@ cdef class FastReader:
                 if index < last:
                     unordered = True
                 last = index
-            elif child.type == tree.XML_TEXT_NODE or child.type == tree.XML_CDATA_SECTION_NODE:
-                if not _blank(child.content):
-                    raise Fallback()
             else:
-                raise Fallback()  # comments (kept on request), anything else
+                _layout_only(child)  # comments (kept on request) and anything else: Fallback
             child = child.next
         self.depth -= 1
         if not out:
@@ -250,11 +255,8 @@ cdef class FastReader:
                         or strcmp(<const char*>child.name, b"extension") != 0):
                     raise Fallback()
                 extensions.append(self.complex(child, "Extension", False))
-            elif child.type == tree.XML_TEXT_NODE or child.type == tree.XML_CDATA_SECTION_NODE:
-                if not _blank(child.content):
-                    raise Fallback()
             else:
-                raise Fallback()
+                _layout_only(child)
             child = child.next
         if not extensions:
             if node_id is None:
@@ -274,11 +276,8 @@ cdef class FastReader:
                 if inner != NULL:
                     raise Fallback()
                 inner = child
-            elif child.type == tree.XML_TEXT_NODE or child.type == tree.XML_CDATA_SECTION_NODE:
-                if not _blank(child.content):
-                    raise Fallback()
             else:
-                raise Fallback()
+                _layout_only(child)
             child = child.next
         if inner == NULL or inner.ns == NULL or strcmp(<const char*>inner.ns.href, FHIR_NS) != 0:
             raise Fallback()

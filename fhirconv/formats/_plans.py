@@ -35,6 +35,20 @@ def fields_of(defs: Definitions, type_name: str) -> dict[str, Field]:
     return fields
 
 
+def in_definition_order(out: dict, fields: dict) -> tuple[dict, str | None]:
+    """A node's children sorted into definition order (``fields`` as ``fields_of`` gives), and the
+    first child that shares its place with another (two types of one choice), or None."""
+    ordered = sorted(out.items(), key=lambda item: -2 if item[0] == "resourceType" else fields[item[0]][0])
+    seen = set()
+    for key, _ in ordered:
+        if key != "resourceType":
+            place = fields[key][0]
+            if place in seen and place >= 0:
+                return dict(ordered), key
+            seen.add(place)
+    return dict(ordered), None
+
+
 def _compile_fields(defs: Definitions, type_name: str) -> dict[str, Field]:
     type_def = defs.types[type_name]
     fields: dict[str, Field] = {}

@@ -24,7 +24,7 @@ from ..definitions import Definitions
 from ..errors import FhirConvError, FhirSyntaxError, StructureError, UnrepresentableError
 from ..tree import Primitive
 from . import _jsonpos
-from ._plans import ATTRIBUTE, COMMENTS, COMPLEX, PRIMITIVE, RESOURCE, XHTML, fields_of
+from ._plans import ATTRIBUTE, COMMENTS, COMPLEX, PRIMITIVE, RESOURCE, XHTML, fields_of, in_definition_order
 
 try:  # the compiled tree -> JSON-form walk (built from _fastjson.pyx when a compiler is there)
     from ._fastjson import Fallback, JsonFormWriter, JsonTreeBuilder
@@ -126,10 +126,9 @@ use_compiled_reader = True
 
 
 def _ordered_or_none(out: dict, fields: dict) -> dict | None:
-    """Children in definition order, or None when two share a place (two types of one choice)."""
-    ordered = sorted(out.items(), key=lambda item: -1 if item[0] == "resourceType" else fields[item[0]][0])
-    places = [fields[key][0] for key, _ in ordered if key != "resourceType"]
-    return dict(ordered) if len(places) == len(set(places)) else None
+    """For the compiled builder: children in definition order, or None when two share a place."""
+    ordered, clash = in_definition_order(out, fields)
+    return None if clash else ordered
 
 
 def tree_from_json_form(obj: dict, defs: Definitions) -> dict:
@@ -266,23 +265,16 @@ class _TreeBuilder:
         if not out:
             raise StructureError("empty object: FHIR elements must have a value, children or extensions")
         if unordered:
-            out = self._in_definition_order(out, fields, is_resource)
+            out = self._in_definition_order(out, fields)
         self.depth -= 1
         return out
 
-    def _in_definition_order(self, out: dict, fields: dict, is_resource: bool) -> dict:
-        def position(item):
-            if item[0] == "resourceType":
-                return -2
-            return fields[item[0]][0]
-        ordered = sorted(out.items(), key=position)
-        seen = set()
-        for key, _ in ordered:
-            index = position((key, None))
-            if index >= 0 and index in seen:
-                raise StructureError(f"{key}: only one type of a choice element may be given").at("." + key)
-            seen.add(index)
-        return dict(ordered)
+    @staticmethod
+    def _in_definition_order(out: dict, fields: dict) -> dict:
+        ordered, clash = in_definition_order(out, fields)
+        if clash:
+            raise StructureError(f"{clash}: only one type of a choice element may be given").at("." + clash)
+        return ordered
 
     def complex_list(self, value, type_name: str) -> list:
         if type(value) is not list:

@@ -13,13 +13,15 @@ definition order, escaping what XML 1.0 needs and refusing what it cannot carry.
 from __future__ import annotations
 
 import re
+import threading
 
 from lxml import etree
 
 from ..definitions import Definitions
 from ..errors import FhirConvError, FhirSyntaxError, StructureError, UnrepresentableError, UnsafeInputError
 from ..tree import Primitive
-from ._plans import ATTRIBUTE, COMMENTS, COMPLEX, FHIR_NS, PRIMITIVE, RESOURCE, XHTML, XHTML_NS, fields_of
+from ._plans import (ATTRIBUTE, COMMENTS, COMPLEX, FHIR_NS, PRIMITIVE, RESOURCE, XHTML, XHTML_NS, fields_of,
+                     in_definition_order)
 
 try:  # the compiled walk over libxml2's nodes (built from _fastxml.pyx when a compiler is there)
     from ._fastxml import Fallback, FastReader
@@ -47,7 +49,6 @@ def safe_parser(*, keep_comments: bool = False, keep_blank_text: bool = False) -
 
 
 # lxml parsers are not thread-safe; one per thread and setting, created on first use.
-import threading  # noqa: E402
 _local = threading.local()
 
 
@@ -344,7 +345,6 @@ class _TreeReader:
             return Primitive(value, node_id)
         extensions = []
         comments = None
-        ext_fields = self.plans.get(("xml-fields", "Extension")) or self.fields("Extension")
         for child in elem:
             tail = child.tail
             if tail is not None and not tail.isspace():
@@ -358,7 +358,6 @@ class _TreeReader:
                 extensions.append(self.complex(child, "Extension"))
             except FhirConvError as err:
                 raise err.at(f".extension[{len(extensions)}]") from None
-        del ext_fields
         if value is None and not extensions and node_id is None and not comments:
             raise _blame(StructureError("a primitive needs a value attribute or extensions"), elem)
         return Primitive(value, node_id, extensions or None, comments)
@@ -420,14 +419,8 @@ def _with_comments(node: dict, comments: list[str]) -> dict:
 
 
 def _in_definition_order(out: dict, fields: dict) -> dict:
-    """Children sorted by definition order (``fields`` keyed by tree name, as ``fields_of`` gives)."""
-    def position(item):
-        key = item[0]
-        if key == "resourceType":
-            return -2
-        field = fields.get(key)
-        return field[0] if field else -1
-    return dict(sorted(out.items(), key=position))
+    """Children sorted by definition order; XML readers refuse a repeated name before sorting."""
+    return in_definition_order(out, fields)[0]
 
 
 def _check_lexeme(value: str, json_kind: str, elem) -> None:
