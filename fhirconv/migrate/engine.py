@@ -81,8 +81,8 @@ class _Rule:
             src_values = (value,)
             empty = value is None
         else:
-            src_values = tuple(src.get(name) for name in self.src_names)
-            empty = all(v is None for v in src_values)
+            src_values = tuple([src.get(name) for name in self.src_names])
+            empty = src_values.count(None) == len(src_values)
         restored = None
         if shadows:
             restored = {i: codec for i, codec in enumerate(self.restore_codecs) if codec.url in shadows}
@@ -184,8 +184,8 @@ class _Rule:
 class _Node:
     """The compiled plan of one element type (a resource or a backbone element) for one direction."""
 
-    __slots__ = ("type_name", "copies", "rules", "claimed", "order", "shadow_urls", "required",
-                 "target_checks", "is_resource")
+    __slots__ = ("type_name", "copies", "rules", "claimed", "order", "rank", "shadow_urls", "required",
+                 "target_checks", "is_resource", "shapes")
 
     def __init__(self, type_name: str, is_resource: bool):
         self.type_name = type_name
@@ -196,9 +196,61 @@ class _Node:
         # Comments from old JSON / XML ride along where they were; they are not elements.
         self.copies["fhir_comments"] = ("fhir_comments", _PLAIN, None)
         self.order: tuple[str, ...] = ()
+        self.rank: dict[str, int] = {}           # output name -> its place in definition order
+        self.shapes: dict[tuple, _Shape | None] = {}     # input key tuple -> its plan (None: the generic walk)
         self.shadow_urls: frozenset[str] = frozenset()
         self.required: tuple[str, ...] = ()
         self.target_checks: tuple[tuple[str, tuple[str, ...]], ...] = ()
+
+
+_UNSEEN = object()
+_MAX_SHAPES = 512          # distinct key tuples remembered per node
+
+
+class _Shape:
+    """What running a node means for one tuple of input keys: decided once, then reused.
+
+    Real data repeats a handful of key tuples (every instance of an archive has uid, sopClass,
+    number), so the per-key decisions of the generic walk - copy or rule input or unknown, which
+    rules have input, where each output goes - are made once per tuple. An input the generic
+    walk would report on (an unknown key, an output outside the definition order) gets no shape.
+    """
+
+    __slots__ = ("slots", "copies", "rules", "nullable")
+
+    def __init__(self, slots: tuple, copies: tuple, rules: tuple, nullable: tuple):
+        self.slots = slots            # every output key, in definition order
+        self.copies = copies          # (input key, output key, kind, child plan), in input order
+        self.rules = rules            # the rules with input, in the order the generic walk runs them
+        self.nullable = nullable      # output keys that only rules (or extensions) fill: may stay empty
+
+    @staticmethod
+    def of(node: "_Node", keys: tuple) -> "_Shape | None":
+        present = frozenset(keys)
+        copies, copied = [], set()
+        for key in keys:
+            move = node.copies.get(key)
+            if move is None:
+                if key in node.claimed:
+                    continue                 # a rule's input, "extension" or "resourceType"
+                return None                  # unknown: the generic walk reports it
+            dst_name, kind, child = move
+            copies.append((key, dst_name, kind, child))
+            copied.add(dst_name)
+        rules = tuple(rule for rule in node.rules
+                      if (rule.trigger in present if rule.trigger is not None
+                          else any(name in present for name in rule.src_names)))
+        filled = {name for rule in rules for name in rule.dst_names}
+        if rules or "extension" in present:
+            filled.add("extension")
+        if node.is_resource:
+            copied.add("resourceType")
+        outputs = copied | filled
+        if any(name not in node.rank for name in outputs):
+            return None                      # kept after the known ones: the generic walk sorts it
+        slots = tuple(sorted(outputs, key=node.rank.__getitem__))
+        nullable = tuple(name for name in slots if name not in copied)
+        return _Shape(slots, tuple(copies), rules, nullable)
 
 
 class MigrationPlan:
@@ -274,6 +326,7 @@ class MigrationPlan:
             typedef = dst_defs.types[parent]
             node.order = (("resourceType",) if node.is_resource else ()) + tuple(
                 name for element in typedef.elements for name in element.json_names())
+            node.rank = {name: place for place, name in enumerate(node.order)}
             node.required = tuple(e.name for e in typedef.elements if e.min >= 1 and not e.choice)
             if publish:
                 self.nodes[parent] = node
@@ -325,11 +378,77 @@ class MigrationPlan:
         return self._pass_through(resource, resource_type, path, report)
 
     def _run_node(self, node: _Node, src: dict, path: str, report: Report) -> dict:
-        out: dict = {}
         shadows, kept = None, None
         extensions = src.get("extension")
         if extensions:
             shadows, kept = _split_shadows(extensions, node.shadow_urls)
+        if shadows is None:
+            keys = tuple(src)
+            shape = node.shapes.get(keys, _UNSEEN)
+            if shape is _UNSEEN:
+                shape = _Shape.of(node, keys)
+                if len(node.shapes) < _MAX_SHAPES:   # bounded: odd inputs cannot grow it without end
+                    node.shapes[keys] = shape
+            if shape is not None:
+                return self._run_shaped(node, shape, src, kept, path, report)
+        return self._run_generic(node, src, shadows, kept, path, report)
+
+    def _run_shaped(self, node: _Node, shape: "_Shape", src: dict, kept: list | None, path: str,
+                    report: Report) -> dict:
+        """:meth:`_run_generic` for an input whose keys were seen before, minus the per-key decisions.
+
+        The shape fixed which keys are copies and which rules have input; the output starts as
+        its keys in definition order (``dict.fromkeys``), so nothing is sorted afterwards. Same
+        steps in the same order as the generic walk, so the same output and report.
+        """
+        out = dict.fromkeys(shape.slots)
+        for key, dst_name, kind, child in shape.copies:
+            value = src[key]
+            if kind == _PLAIN:
+                out[dst_name] = value
+            else:
+                out[dst_name] = self._run_child(kind, child, value, f"{path}.{key}", report)
+        added: list = []
+        for rule in shape.rules:
+            rule.run(src, out, None, added, report, path)
+        if kept or added:
+            out["extension"] = (kept or []) + added
+        for name in shape.nullable:              # outputs a rule or the extensions may not have given
+            if out[name] is None:
+                del out[name]
+        self._finish(node, src, out, path, report)
+        return out
+
+    def _run_child(self, kind: int, child: "_Node | None", value: Any, where: str, report: Report) -> Any:
+        """A backbone element (its plan is ``child``) or a nested resource, one or a list of them."""
+        backbone = kind == _BACKBONE
+        what = child.type_name if backbone else "a resource"
+        if isinstance(value, list):
+            if backbone:                         # the hot path of series and instances
+                return [self._run_node(child, item, f"{where}[{i}]", report) if isinstance(item, dict)
+                        else _bad(item, f"{where}[{i}]", what, report)
+                        for i, item in enumerate(value)]
+            return [self.migrate_any(item, f"{where}[{i}]", report) if isinstance(item, dict)
+                    else _bad(item, f"{where}[{i}]", what, report)
+                    for i, item in enumerate(value)]
+        if not isinstance(value, dict):
+            return _bad(value, where, what, report)
+        return self._run_node(child, value, where, report) if backbone else self.migrate_any(value, where, report)
+
+    def _finish(self, node: _Node, src: dict, out: dict, path: str, report: Report) -> None:
+        for name, targets in node.target_checks:
+            self._check_targets(out.get(name), targets, f"{path}.{name}", src, report)
+        for name in node.required:
+            if name not in out:
+                report.error("required", f"{path}.{name}",
+                             f"{node.type_name}.{name} is required in {self.target.label} and has no value")
+        if node.is_resource:
+            out["resourceType"] = src["resourceType"]
+
+    def _run_generic(self, node: _Node, src: dict, shadows: dict | None, kept: list | None, path: str,
+                     report: Report) -> dict:
+        """Any input: decides per key, runs every rule that may have work, then sorts the output."""
+        out: dict = {}
         copies = node.copies
         for key, value in src.items():
             move = copies.get(key)
@@ -343,19 +462,8 @@ class MigrationPlan:
             dst_name, kind, child = move
             if kind == _PLAIN:
                 out[dst_name] = value
-            elif kind == _BACKBONE:
-                where = f"{path}.{key}"
-                if type(value) is list:              # inlined: the hot path of series and instances
-                    run = self._run_node
-                    out[dst_name] = [run(child, item, f"{where}[{i}]", report) if type(item) is dict
-                                     else _bad(item, f"{where}[{i}]", child.type_name, report)
-                                     for i, item in enumerate(value)]
-                else:
-                    out[dst_name] = self._each(value, lambda item, p: self._run_node(child, item, p, report),
-                                               where, child.type_name, report)
             else:
-                out[dst_name] = self._each(value, lambda item, p: self.migrate_any(item, p, report),
-                                           f"{path}.{key}", "a resource", report)
+                out[dst_name] = self._run_child(kind, child, value, f"{path}.{key}", report)
         added: list = []
         for rule in node.rules:
             # Skip a rule with nothing to do without calling it (most rules, most of the time).
@@ -364,26 +472,14 @@ class MigrationPlan:
             rule.run(src, out, shadows, added, report, path)
         if kept or added:
             out["extension"] = (kept or []) + added
-        for name, targets in node.target_checks:
-            self._check_targets(out.get(name), targets, f"{path}.{name}", src, report)
-        for name in node.required:
-            if name not in out:
-                report.error("required", f"{path}.{name}",
-                             f"{node.type_name}.{name} is required in {self.target.label} and has no value")
-        if node.is_resource:
-            out["resourceType"] = src["resourceType"]
+        self._finish(node, src, out, path, report)
         order = node.order
         ordered = {k: out[k] for k in order if k in out}
         if len(ordered) != len(out):                     # unknown elements kept: after the known ones
-            ordered.update((k, v) for k, v in out.items() if k not in ordered)
+            for key, value in out.items():
+                if key not in ordered:
+                    ordered[key] = value
         return ordered
-
-    @staticmethod
-    def _each(value: Any, migrate: Callable[[Any, str], Any], path: str, what: str, report: Report) -> Any:
-        if isinstance(value, list):
-            return [migrate(item, f"{path}[{i}]") if isinstance(item, dict) else _bad(item, f"{path}[{i}]", what, report)
-                    for i, item in enumerate(value)]
-        return migrate(value, path) if isinstance(value, dict) else _bad(value, path, what, report)
 
     def _check_targets(self, value: Any, targets: tuple[str, ...], path: str, resource: dict,
                        report: Report) -> None:

@@ -1,0 +1,46 @@
+# Types for the compiled build only (Cython reads this beside engine.py; the pure-Python module
+# ignores it and is the reference). The per-node walk and the per-rule steps run for every
+# series and instance: typed, their attribute reads are struct reads and their calls C calls.
+
+cimport cython
+from fhirconv.migrate.report cimport Report
+
+cdef class _Rule:
+    cdef public object row, forward, backward, repair, exact, trigger, dst_name
+    cdef public tuple src_names, dst_names, src_paths, dst_paths, restore_codecs, keep_codecs, said_kept
+    cdef public str src_label, dst_label, said_transformed, said_restored
+    cdef public bint reshapes, translate
+
+    cpdef run(self, object src, dict out, object shadows, list added, Report report, str path)
+
+
+cdef class _Node:
+    cdef public str type_name
+    cdef public dict copies, rank, shapes
+    cdef public list rules
+    cdef public set claimed
+    cdef public tuple order, required, target_checks
+    cdef public frozenset shadow_urls
+    cdef public bint is_resource
+
+
+cdef class _Shape:
+    cdef public tuple slots, copies, rules, nullable
+
+
+cdef class MigrationPlan:
+    cdef public object source, target, _implicit_lock
+    cdef public dict nodes, roots, guaranteed, _implicit_roots
+
+    cpdef migrate_any(self, object resource, str path, Report report)
+
+    cdef dict _run_node(self, _Node node, object src, str path, Report report)
+
+    @cython.locals(rule=_Rule, out=dict, added=list)
+    cdef dict _run_shaped(self, _Node node, _Shape shape, object src, object kept, str path, Report report)
+
+    cdef object _run_child(self, int kind, _Node child, object value, str where, Report report)
+    cdef _finish(self, _Node node, object src, dict out, str path, Report report)
+
+    @cython.locals(rule=_Rule, out=dict, added=list)
+    cdef dict _run_generic(self, _Node node, object src, object shadows, object kept, str path, Report report)
