@@ -74,13 +74,19 @@ def _dicts(items: Any) -> list[dict]:
     return [item for item in items or () if isinstance(item, dict)]
 
 
+# The checks below run on every migrated study: loops and list comprehensions, not generator
+# expressions, which cost a generator object each when compiled.
+
+def _dicom_study_uids(study: dict) -> int:
+    return len([i for i in _dicts(study.get("identifier")) if primitive_value(i.get("system")) == "urn:dicom:uid"])
+
+
 def ist1_ok(study: dict) -> bool:
-    return not study.get("series") or any(
-        primitive_value(i.get("system")) == "urn:dicom:uid" for i in _dicts(study.get("identifier")))
+    return not study.get("series") or _dicom_study_uids(study) > 0
 
 
 def ist2_ok(study: dict) -> bool:
-    return sum(primitive_value(i.get("system")) == "urn:dicom:uid" for i in _dicts(study.get("identifier"))) < 2
+    return _dicom_study_uids(study) < 2
 
 
 def ist3_number_of_series_ok(number: Any, series: Any) -> bool:
@@ -96,13 +102,24 @@ def ist45_number_of_instances_ok(number: Any, series: Any) -> bool:
         return True
     count = _count(number)
     series = _dicts(series)
-    instances = sum(len(s.get("instance") or ()) for s in series)
+    instances = _instances_in(series)
     if instances and count != instances:                                      # ist-4
         return False
-    per_series = [s["numberOfInstances"] for s in series if s.get("numberOfInstances") is not None]
-    if per_series and count != sum(_count(n) or 0 for n in per_series):      # ist-5
+    per_series = _series_counts(series)
+    if per_series and count != sum([_count(n) or 0 for n in per_series]):    # ist-5
         return False
     return True
+
+
+def _instances_in(series: list[dict]) -> int:
+    total = 0
+    for one in series:
+        total += len(one.get("instance") or ())
+    return total
+
+
+def _series_counts(series: list[dict]) -> list[Any]:
+    return [s["numberOfInstances"] for s in series if s.get("numberOfInstances") is not None]
 
 
 def ist6_series_count_ok(number: Any, instances: Any) -> bool:
@@ -143,7 +160,15 @@ def _same_members(a: list, b: list) -> bool:
     The usual study lists exactly its series' modalities; comparing the few concepts directly is
     much cheaper than building the code and text sets.
     """
-    return isinstance(a, list) and all(item in b for item in a) and all(item in a for item in b)
+    if not isinstance(a, list):
+        return False
+    for item in a:
+        if item not in b:
+            return False
+    for item in b:
+        if item not in a:
+            return False
+    return True
 
 
 def distinct_series_modalities(series: Any) -> list[dict]:
@@ -166,20 +191,22 @@ def _ist3(study: dict) -> bool:
 
 
 def _ist4(study: dict) -> bool:
-    number, series = study.get("numberOfInstances"), _dicts(study.get("series"))
-    instances = sum(len(s.get("instance") or ()) for s in series)
+    number = study.get("numberOfInstances")
+    instances = _instances_in(_dicts(study.get("series")))
     return number is None or not instances or _count(number) == instances
 
 
 def _ist5(study: dict) -> bool:
     number = study.get("numberOfInstances")
-    per_series = [s["numberOfInstances"] for s in _dicts(study.get("series"))
-                  if s.get("numberOfInstances") is not None]
-    return number is None or not per_series or _count(number) == sum(_count(n) or 0 for n in per_series)
+    per_series = _series_counts(_dicts(study.get("series")))
+    return number is None or not per_series or _count(number) == sum([_count(n) or 0 for n in per_series])
 
 
 def _ist6(study: dict) -> bool:
-    return all(ist6_series_count_ok(s.get("numberOfInstances"), s.get("instance")) for s in _dicts(study.get("series")))
+    for one in _dicts(study.get("series")):
+        if not ist6_series_count_ok(one.get("numberOfInstances"), one.get("instance")):
+            return False
+    return True
 
 
 def _ist7(study: dict) -> bool:

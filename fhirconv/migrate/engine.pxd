@@ -37,7 +37,7 @@ cdef class MigrationPlan:
     cdef dict _run_node(self, _Node node, object src, str path, Report report)
 
     @cython.locals(rule=_Rule, out=dict, added=list)
-    cdef dict _run_shaped(self, _Node node, _Shape shape, object src, object kept, str path, Report report)
+    cdef dict _run_shaped(self, _Node node, _Shape shape, dict src, object kept, str path, Report report)
 
     cdef object _run_child(self, int kind, _Node child, object value, str where, Report report)
     cdef _finish(self, _Node node, object src, dict out, str path, Report report)

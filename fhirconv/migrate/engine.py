@@ -382,7 +382,7 @@ class MigrationPlan:
         extensions = src.get("extension")
         if extensions:
             shadows, kept = _split_shadows(extensions, node.shadow_urls)
-        if shadows is None:
+        if shadows is None and type(src) is dict:     # (a dict subclass takes the generic walk)
             keys = tuple(src)
             shape = node.shapes.get(keys, _UNSEEN)
             if shape is _UNSEEN:
