@@ -25,7 +25,7 @@ cdef class _Node:
 
 
 cdef class _Shape:
-    cdef public tuple slots, copies, rules, nullable
+    cdef public tuple slots, copies, rules, nullable, required
 
 
 cdef class MigrationPlan:
@@ -40,7 +40,7 @@ cdef class MigrationPlan:
     cdef dict _run_shaped(self, _Node node, _Shape shape, dict src, object kept, str path, Report report)
 
     cdef object _run_child(self, int kind, _Node child, object value, str where, Report report)
-    cdef _finish(self, _Node node, object src, dict out, str path, Report report)
+    cdef _finish(self, _Node node, tuple required, object src, dict out, str path, Report report)
 
     @cython.locals(rule=_Rule, out=dict, added=list)
     cdef dict _run_generic(self, _Node node, object src, object shadows, object kept, str path, Report report)

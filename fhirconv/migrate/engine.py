@@ -204,6 +204,8 @@ class _Node:
 
 
 _UNSEEN = object()
+# Tests switch this off to prove the shaped and the generic walk give the same output and report.
+use_shapes = True
 _MAX_SHAPES = 512          # distinct key tuples remembered per node
 
 
@@ -216,13 +218,14 @@ class _Shape:
     walk would report on (an unknown key, an output outside the definition order) gets no shape.
     """
 
-    __slots__ = ("slots", "copies", "rules", "nullable")
+    __slots__ = ("slots", "copies", "rules", "nullable", "required")
 
-    def __init__(self, slots: tuple, copies: tuple, rules: tuple, nullable: tuple):
+    def __init__(self, slots: tuple, copies: tuple, rules: tuple, nullable: tuple, required: tuple):
         self.slots = slots            # every output key, in definition order
         self.copies = copies          # (input key, output key, kind, child plan), in input order
         self.rules = rules            # the rules with input, in the order the generic walk runs them
         self.nullable = nullable      # output keys that only rules (or extensions) fill: may stay empty
+        self.required = required      # the node's required keys that no copy fills: checked per input
 
     @staticmethod
     def of(node: "_Node", keys: tuple) -> "_Shape | None":
@@ -250,7 +253,8 @@ class _Shape:
             return None                      # kept after the known ones: the generic walk sorts it
         slots = tuple(sorted(outputs, key=node.rank.__getitem__))
         nullable = tuple(name for name in slots if name not in copied)
-        return _Shape(slots, tuple(copies), rules, nullable)
+        required = tuple(name for name in node.required if name not in copied)
+        return _Shape(slots, tuple(copies), rules, nullable, required)
 
 
 class MigrationPlan:
@@ -382,7 +386,7 @@ class MigrationPlan:
         extensions = src.get("extension")
         if extensions:
             shadows, kept = _split_shadows(extensions, node.shadow_urls)
-        if shadows is None and type(src) is dict:     # (a dict subclass takes the generic walk)
+        if shadows is None and use_shapes and type(src) is dict:     # (a dict subclass: the generic walk)
             keys = tuple(src)
             shape = node.shapes.get(keys, _UNSEEN)
             if shape is _UNSEEN:
@@ -416,7 +420,7 @@ class MigrationPlan:
         for name in shape.nullable:              # outputs a rule or the extensions may not have given
             if out[name] is None:
                 del out[name]
-        self._finish(node, src, out, path, report)
+        self._finish(node, shape.required, src, out, path, report)
         return out
 
     def _run_child(self, kind: int, child: "_Node | None", value: Any, where: str, report: Report) -> Any:
@@ -435,10 +439,11 @@ class MigrationPlan:
             return _bad(value, where, what, report)
         return self._run_node(child, value, where, report) if backbone else self.migrate_any(value, where, report)
 
-    def _finish(self, node: _Node, src: dict, out: dict, path: str, report: Report) -> None:
+    def _finish(self, node: _Node, required: tuple, src: dict, out: dict, path: str, report: Report) -> None:
+        """Reference targets and required elements checked, in this order; resourceType set."""
         for name, targets in node.target_checks:
             self._check_targets(out.get(name), targets, f"{path}.{name}", src, report)
-        for name in node.required:
+        for name in required:
             if name not in out:
                 report.error("required", f"{path}.{name}",
                              f"{node.type_name}.{name} is required in {self.target.label} and has no value")
@@ -472,7 +477,7 @@ class MigrationPlan:
             rule.run(src, out, shadows, added, report, path)
         if kept or added:
             out["extension"] = (kept or []) + added
-        self._finish(node, src, out, path, report)
+        self._finish(node, node.required, src, out, path, report)
         order = node.order
         ordered = {k: out[k] for k in order if k in out}
         if len(ordered) != len(out):                     # unknown elements kept: after the known ones
