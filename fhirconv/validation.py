@@ -127,16 +127,21 @@ def ist6_series_count_ok(number: Any, instances: Any) -> bool:
     return number is None or not instances or _count(number) == len(instances)
 
 
-def _codes_and_texts(concepts: Iterable[Any]) -> tuple[set[str], set[str]]:
+def _codes_and_texts(concepts: Iterable[Any]) -> tuple[set[tuple[str, str]], set[str]]:
+    """The (system, code) pairs and the texts of some CodeableConcepts: what ist-7 compares."""
     codes, texts = set(), set()
     for cc in concepts:
         if not isinstance(cc, dict):
             continue
-        for coding in _dicts(cc.get("coding")):
-            codes.add(f"{primitive_value(coding.get('system')) or ''}|{primitive_value(coding.get('code')) or ''}")
-        text = primitive_value(cc.get("text"))
+        codings = cc.get("coding")
+        if codings:
+            for coding in _dicts(codings):
+                codes.add((primitive_value(coding.get("system")) or "", primitive_value(coding.get("code")) or ""))
+        text = cc.get("text")
         if text is not None:
-            texts.add(text)
+            text = primitive_value(text)
+            if text is not None:
+                texts.add(text)
     return codes, texts
 
 
