@@ -24,7 +24,8 @@ from ..definitions import Definitions
 from ..errors import FhirConvError, FhirSyntaxError, StructureError, UnrepresentableError
 from ..tree import Primitive
 from . import _jsonpos
-from ._plans import ATTRIBUTE, COMMENTS, COMPLEX, PRIMITIVE, RESOURCE, XHTML, fields_of, in_definition_order
+from ._plans import (ATTRIBUTE, COMMENTS, COMPLEX, PRIMITIVE, RESOURCE, XHTML, fields_lookup, fields_of,
+                     in_definition_order)
 
 try:  # the compiled tree -> JSON-form walk (built from _fastjson.pyx when a compiler is there)
     from ._fastjson import Fallback, JsonFormWriter, JsonTreeBuilder
@@ -111,8 +112,7 @@ def parse_json(data: bytes | str, defs: Definitions) -> dict:
     value = load_json(text)
     if JsonTreeBuilder is not None and use_compiled_reader:
         try:
-            return JsonTreeBuilder(lambda type_name: fields_of(defs, type_name), Primitive, _Number,
-                                   _ordered_or_none, defs.resource_types, _MAX_DEPTH).resource(value)
+            return _compiled_builder(defs, False).resource(value)
         except Fallback:
             pass  # something to report: the reference builder walks the same values again
     try:
@@ -123,6 +123,13 @@ def parse_json(data: bytes | str, defs: Definitions) -> dict:
 
 # Tests switch this off to prove the compiled and the reference builder give the same trees.
 use_compiled_reader = True
+
+
+def _compiled_builder(defs: Definitions, native_numbers: bool):
+    """A JsonTreeBuilder for one parse (it counts depth), over the fields shared by all parses."""
+    fields_for, fields_cache = fields_lookup(defs)
+    return JsonTreeBuilder(fields_for, Primitive, _Number, _ordered_or_none, defs.resource_types, _MAX_DEPTH,
+                           fields_cache, native_numbers)
 
 
 def _ordered_or_none(out: dict, fields: dict) -> dict | None:
@@ -221,9 +228,9 @@ class _TreeBuilder:
                         raise StructureError(f'unknown element "{key if len(key) <= 80 else key[:40] + "..."}" for FHIR {self.defs.label}'
                                              + (f" {type_name}" if not is_resource else ""))
                 else:
-                    index, kind, sub, is_list, _ = field
+                    index, kind, sub, is_list, _, companion_key = field
                     if kind == PRIMITIVE:
-                        companion = obj.get("_" + key)
+                        companion = obj.get(companion_key)
                         if is_list:
                             out[key] = self.primitive_list(value, companion, sub)
                         elif companion is None:
@@ -249,7 +256,7 @@ class _TreeBuilder:
                     elif kind == XHTML:
                         if type(value) is not str or not value:
                             raise StructureError(f"the narrative div must be a string of XHTML, not {_json_type_name(value)}")
-                        companion = obj.get("_" + key)
+                        companion = obj.get(companion_key)
                         out[key] = value if companion is None else self.with_companion(value, companion)
                     else:  # COMMENTS
                         out[key] = _comments(value)
@@ -372,7 +379,7 @@ class _TreeBuilder:
 
     def _companion_alone(self, key: str, companion, field, out: dict) -> None:
         """``_name`` without ``name``: a primitive with extensions but no value."""
-        _, kind, sub, is_list, name = field
+        _, kind, sub, is_list, name, _ = field
         if kind not in (PRIMITIVE, XHTML):
             raise StructureError(f"{name} is not a primitive, so {key} is meaningless")
         if is_list:
@@ -409,13 +416,18 @@ def _shown(value) -> str:
 use_compiled_writer = True
 
 
+# Checked number text -> orjson.Fragment, shared by every compiled writer (see _fastjson).
+_NUMBER_FRAGMENTS: dict = {}
+
+
 def serialize_json(tree: dict, defs: Definitions, *, pretty: bool = True) -> bytes:
     """Tree -> FHIR JSON bytes (UTF-8, keys in definition order)."""
     form = None
     if JsonFormWriter is not None and use_compiled_writer:
         try:
-            form = JsonFormWriter(lambda type_name: fields_of(defs, type_name), orjson.Fragment, Primitive,
-                                  defs.resource_types).resource(tree)
+            fields_for, fields_cache = fields_lookup(defs)
+            form = JsonFormWriter(fields_for, orjson.Fragment, Primitive, defs.resource_types, fields_cache,
+                                  _NUMBER_FRAGMENTS).resource(tree)
         except Fallback:
             pass  # something to report: the reference writer walks it again
     if form is None:
