@@ -108,6 +108,10 @@ def load_json(text: str):
 
 def parse_json(data: bytes | str, defs: Definitions) -> dict:
     """FHIR JSON text -> tree. Errors carry the element path and its line and column."""
+    if JsonTreeBuilder is not None and use_compiled_reader and use_orjson_reader:
+        tree = _parse_plain(data, defs)
+        if tree is not None:
+            return tree
     text = decode_text(data)
     value = load_json(text)
     if JsonTreeBuilder is not None and use_compiled_reader:
@@ -123,6 +127,49 @@ def parse_json(data: bytes | str, defs: Definitions) -> dict:
 
 # Tests switch this off to prove the compiled and the reference builder give the same trees.
 use_compiled_reader = True
+# Tests switch this off to compare the orjson fast path with the exact reader.
+use_orjson_reader = True
+
+
+def _parse_plain(data, defs: Definitions) -> dict | None:
+    """The fast path: orjson's values, when provably the exact reader's, built by the compiled
+    builder. None means "read it exactly" (which also owns every error message)."""
+    value = _orjson_exact(data)
+    if value is None:
+        return None
+    try:
+        return _compiled_builder(defs, True).resource(value)
+    except Fallback:
+        return None
+
+
+_BLANKS = " \t\n\r"  # JSON's whitespace; only these may surround the document
+_BLANK_BYTES = _BLANKS.encode()
+
+
+def _orjson_exact(data):
+    """``orjson.loads(data)`` when orjson writes that value back as exactly ``data`` (less the
+    whitespace around it, e.g. an NDJSON line's newline), else None.
+
+    orjson alone would lose what the exact reader keeps or refuses: it collapses duplicate keys
+    and turns ``-0``, ``1.50`` and ``1e2`` into other text. A byte-for-byte round trip proves none
+    of that happened: no key was dropped, every number's text is what orjson writes for its value,
+    no escape was normalised (orjson writes ``é``, never ``\\u00e9``). orjson refuses a BOM,
+    lone surrogates, NaN and bad UTF-8 itself, so those reach the exact reader too.
+    """
+    kind = type(data)
+    if kind is not bytes and kind is not str:  # bytearray, memoryview: rare, read exactly
+        return None
+    try:
+        value = orjson.loads(data)
+        written = orjson.dumps(value)  # refuses nesting deeper than 255: read exactly
+    except (orjson.JSONDecodeError, orjson.JSONEncodeError):
+        return None
+    if kind is bytes:
+        same = written == data.strip(_BLANK_BYTES)
+    else:  # str: compare as text (a str holding a lone surrogate cannot be encoded)
+        same = written.decode() == data.strip(_BLANKS)
+    return value if same else None
 
 
 def _compiled_builder(defs: Definitions, native_numbers: bool):
