@@ -46,18 +46,19 @@ def fast_tree(data, defs):
     return json_codec._parse_plain(data, defs)
 
 
-def compact(data: bytes) -> bytes | None:
+def compact(data: bytes, option: int = 0) -> bytes | None:
     """The document as orjson writes it (what the fast path takes), or None if orjson refuses it."""
     try:
-        return orjson.dumps(orjson.loads(data))
+        return orjson.dumps(orjson.loads(data), option=option)
     except orjson.JSONDecodeError:
         return None
 
 
-def test_every_twin_compacted_takes_the_fast_path_and_builds_the_exact_tree():
+@pytest.mark.parametrize("option", [0, orjson.OPT_INDENT_2], ids=["compact", "indented"])
+def test_every_twin_rewritten_by_orjson_takes_the_fast_path_and_builds_the_exact_tree(option):
     not_taken, differ = [], []
     for name in NAMES:
-        data = compact(PAIRS[name]["json"])
+        data = compact(PAIRS[name]["json"], option)
         exact = outcome(data, R4, fast=False)
         fast = fast_tree(data, R4)
         if fast is None:
@@ -100,15 +101,16 @@ def test_the_corpus_has_json_and_ndjson():
 def test_corpus_documents_give_the_exact_outcome(label, data):
     defs = DEFS[version_of(label)]
     assert outcome(data, defs, fast=True) == outcome(data, defs, fast=False)
-    squeezed = compact(data)
-    if squeezed is None:
-        return  # orjson refuses it: only the exact reader ever sees it (asserted just above)
-    exact = outcome(squeezed, defs, fast=False)
-    assert outcome(squeezed, defs, fast=True) == exact
-    if type(exact) is dict and json_codec.use_compiled_reader:
-        fast = fast_tree(squeezed, defs)
-        # The compiled builder steps aside only for what it never handles (fhir_comments).
-        assert fast == exact or (fast is None and b'"fhir_comments"' in squeezed), label
+    for option in (0, orjson.OPT_INDENT_2):
+        squeezed = compact(data, option)
+        if squeezed is None:
+            return  # orjson refuses it: only the exact reader ever sees it (asserted just above)
+        exact = outcome(squeezed, defs, fast=False)
+        assert outcome(squeezed, defs, fast=True) == exact
+        if type(exact) is dict:
+            fast = fast_tree(squeezed, defs)
+            # The compiled builder steps aside only for what it never handles (fhir_comments).
+            assert fast == exact or (fast is None and b'"fhir_comments"' in squeezed), label
 
 
 # -- what the byte-for-byte guard must catch ---------------------------------------------------
@@ -190,6 +192,23 @@ def test_decimals_orjson_would_rewrite_go_to_the_exact_reader(number):
     assert outcome(data, R4, fast=True)["valueQuantity"]["value"] == number
 
 
+@pytest.mark.parametrize("data, option", [
+    (b'{"resourceType":"Patient","active":true}\n', 0),
+    (b'{\n  "resourceType": "Patient",\n  "active": true\n}', orjson.OPT_INDENT_2),
+    ('{\n  "resourceType": "Patient",\n  "active": true\n}\n', orjson.OPT_INDENT_2),
+    (b'{\n  "resourceType" : "Patient",\n  "active" : true\n}', None),
+    (b'{\n    "resourceType": "Patient",\n    "active": true\n}', None),
+    (b'{"resourceType":"Patient",\n"active":true}', None),
+])
+def test_the_layout_check_only_lets_orjson_layouts_through(data, option):
+    stripped = data.strip()
+    newline, start, quote, key_end = (("\n", '{\n  "', '"', '": ') if type(data) is str
+                                      else (b"\n", b'{\n  "', b'"', b'": '))
+    assert json_codec._orjson_layout(stripped, newline, start, quote, key_end) == option
+    assert (json_codec._orjson_exact(data) is not None) == (option is not None)
+    assert outcome(data, R4, fast=True) == outcome(data, R4, fast=False)
+
+
 def test_a_bytearray_is_read_exactly():
     data = bytearray(b'{"resourceType":"Patient","active":true}')
     assert json_codec._orjson_exact(data) is None
@@ -208,11 +227,10 @@ def test_generated_resources_read_the_same_either_way(version):
         exact = outcome(data, defs, fast=False)
         assert exact == tree
         assert outcome(data, defs, fast=True) == exact
-        if not pretty:
-            fast = fast_tree(data, defs)
-            # Stepping aside is allowed only where the guard must: number text orjson would
-            # rewrite (the strategies draw 1.50, 1E2, ...), or fhir_comments.
-            assert fast == exact or (fast is None and (json_codec._orjson_exact(data) is None
-                                                       or b'"fhir_comments"' in data))
+        fast = fast_tree(data, defs)
+        # Stepping aside is allowed only where the guard must: number text orjson would
+        # rewrite (the strategies draw 1.50, 1E2, ...), or fhir_comments.
+        assert fast == exact or (fast is None and (json_codec._orjson_exact(data) is None
+                                                   or b'"fhir_comments"' in data))
 
     check()

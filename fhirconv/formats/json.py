@@ -149,7 +149,8 @@ _BLANK_BYTES = _BLANKS.encode()
 
 def _orjson_exact(data):
     """``orjson.loads(data)`` when orjson writes that value back as exactly ``data`` (less the
-    whitespace around it, e.g. an NDJSON line's newline), else None.
+    whitespace around it, e.g. an NDJSON line's newline), compact or indented as
+    ``serialize_json`` writes it; else None.
 
     orjson alone would lose what the exact reader keeps or refuses: it collapses duplicate keys
     and turns ``-0``, ``1.50`` and ``1e2`` into other text. A byte-for-byte round trip proves none
@@ -158,18 +159,37 @@ def _orjson_exact(data):
     lone surrogates, NaN and bad UTF-8 itself, so those reach the exact reader too.
     """
     kind = type(data)
-    if kind is not bytes and kind is not str:  # bytearray, memoryview: rare, read exactly
+    if kind is bytes:
+        stripped = data.strip(_BLANK_BYTES)
+        option = _orjson_layout(stripped, b"\n", b'{\n  "', b'"', b'": ')
+    elif kind is str:
+        stripped = data.strip(_BLANKS)
+        option = _orjson_layout(stripped, "\n", '{\n  "', '"', '": ')
+    else:  # bytearray, memoryview: rare, read exactly
+        return None
+    if option is None:
         return None
     try:
-        value = orjson.loads(data)
-        written = orjson.dumps(value)  # refuses nesting deeper than 255: read exactly
+        value = orjson.loads(stripped)
+        written = orjson.dumps(value, option=option)  # refuses nesting deeper than 255: read exactly
     except (orjson.JSONDecodeError, orjson.JSONEncodeError):
         return None
-    if kind is bytes:
-        same = written == data.strip(_BLANK_BYTES)
-    else:  # str: compare as text (a str holding a lone surrogate cannot be encoded)
-        same = written.decode() == data.strip(_BLANKS)
-    return value if same else None
+    if kind is str:  # compare as text (a str holding a lone surrogate cannot be encoded)
+        written = written.decode()
+    return value if written == stripped else None
+
+
+def _orjson_layout(stripped, newline, indented_start, quote, key_end):
+    """The orjson option that could have written ``stripped``: 0 (compact) or OPT_INDENT_2, or
+    None when its layout is neither. Only saves a doomed loads + dumps (the publisher's
+    ``"key" : value``, say); the byte comparison alone decides what is taken."""
+    if newline not in stripped:
+        return 0  # compact output never holds a raw newline (orjson escapes it in strings)
+    if stripped.startswith(indented_start):  # then the first key ends as orjson ends it, with '": '
+        first_key_end = stripped.find(quote, len(indented_start))
+        if stripped[first_key_end:first_key_end + 3] == key_end:
+            return orjson.OPT_INDENT_2
+    return None
 
 
 def _compiled_builder(defs: Definitions, native_numbers: bool):
