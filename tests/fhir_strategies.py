@@ -87,7 +87,7 @@ def complex_node(draw, defs: Definitions, type_name: str, depth: int, is_resourc
             wanted.append(fields[name][0])
     node = {"resourceType": type_name} if is_resource else {}
     for index in sorted(wanted):
-        name, (_, kind, sub, is_list, _) = draw(st.sampled_from(by_index[index]))
+        name, (_, kind, sub, is_list, _, _) = draw(st.sampled_from(by_index[index]))
         count = draw(st.integers(1, 2)) if is_list else 1
         if kind == PRIMITIVE:
             items = [draw(primitive(defs, sub, _type_code(defs, type_name, name), depth))

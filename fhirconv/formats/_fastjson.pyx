@@ -10,6 +10,7 @@ path. ``tests/test_fastxml.py`` proves both writers give the same bytes on every
 cdef int PRIMITIVE = 0, COMPLEX = 1, RESOURCE = 2, XHTML = 3, ATTRIBUTE = 4, COMMENTS = 5
 
 import re
+from orjson import dumps as _orjson_dumps
 _JSON_NUMBER = re.compile(r"-?(?:0|[1-9][0-9]*)(?:\.[0-9]+)?(?:[eE][+-]?[0-9]+)?").fullmatch
 
 
@@ -21,7 +22,13 @@ cdef int MAX_DEPTH = 100  # json._MAX_DEPTH: a deeper tree goes to the reference
 
 
 cdef class _TypeFields:
-    """Each type's fields, asked of ``fields_for`` once per walk and then held here."""
+    """Each type's fields, asked of ``fields_for`` once and then held in ``fields_cache``.
+
+    The caller may hand in one {type name: fields} dict per Definitions, shared by every walk:
+    building a per-walk dict and calling back into Python once per type cost more than the walk
+    of a small resource. Sharing is thread-safe because entries are only ever added, each being
+    the dict ``fields_of`` caches for that type (two threads racing store the same object).
+    """
 
     cdef object fields_for
     cdef dict fields_cache
@@ -33,16 +40,26 @@ cdef class _TypeFields:
         return <dict>fields
 
 
+# Numbers already checked against the JSON grammar, text -> Fragment, shared by every writer of
+# one fragment factory (json.py passes the dict). Texts such as "1" recur in nearly every
+# resource. Bounded: once full, further numbers are checked and wrapped each time as before.
+cdef Py_ssize_t NUMBER_CACHE_SIZE = 4096
+cdef Py_ssize_t NUMBER_CACHE_TEXT = 24  # longer texts are rare and would only fill the cache
+
+
 cdef class JsonFormWriter(_TypeFields):
     cdef object fragment, primitive_class, resource_types
+    cdef dict fragments
     cdef int depth
 
-    def __init__(self, fields_for, fragment, primitive_class, resource_types):
+    def __init__(self, fields_for, fragment, primitive_class, resource_types, dict fields_cache=None,
+                 dict fragments=None):
         self.fields_for = fields_for
         self.fragment = fragment
         self.primitive_class = primitive_class
         self.resource_types = resource_types
-        self.fields_cache = {}
+        self.fields_cache = {} if fields_cache is None else fields_cache
+        self.fragments = {} if fragments is None else fragments
 
     def resource(self, node):
         if type(node) is not dict:
@@ -58,14 +75,24 @@ cdef class JsonFormWriter(_TypeFields):
         if json_kind == "string":
             return text
         if json_kind == "number":
-            if not _JSON_NUMBER(text):  # a caller's tree may hold any text: the reference writer reports it
-                raise Fallback()
-            return self.fragment(text)
+            return self.number(<str>text)
         if text == "true":
             return True
         if text == "false":
             return False
         raise Fallback()
+
+    cdef object number(self, str text):
+        """The number's Fragment; a text in the cache has already passed the grammar check."""
+        fragment = self.fragments.get(text)
+        if fragment is not None:
+            return fragment
+        if not _JSON_NUMBER(text):  # a caller's tree may hold any text: the reference writer reports it
+            raise Fallback()
+        fragment = self.fragment(text)
+        if len(text) <= NUMBER_CACHE_TEXT and len(self.fragments) < NUMBER_CACHE_SIZE:
+            self.fragments[text] = fragment
+        return fragment
 
     cdef dict companion(self, object node):
         cdef dict out = {}
@@ -105,13 +132,13 @@ cdef class JsonFormWriter(_TypeFields):
             kind = field[1]
             if kind == PRIMITIVE:
                 if field[3]:
-                    self.primitive_list(out, key, value, field[2])
+                    self.primitive_list(out, key, field[5], value, field[2])
                 elif type(value) is str:
                     out[key] = self.value(value, field[2])
                 elif type(value) is self.primitive_class:
                     if value.value is not None:
                         out[key] = self.value(value.value, field[2])
-                    out["_" + key] = self.companion(value)
+                    out[field[5]] = self.companion(value)
                 else:
                     raise Fallback()
             elif kind == COMPLEX:
@@ -141,7 +168,7 @@ cdef class JsonFormWriter(_TypeFields):
         self.depth -= 1
         return out
 
-    cdef void primitive_list(self, dict out, str key, object items, str json_kind) except *:
+    cdef void primitive_list(self, dict out, str key, str companion_key, object items, str json_kind) except *:
         cdef list values = []
         cdef list companions = None
         cdef Py_ssize_t i = 0
@@ -166,7 +193,7 @@ cdef class JsonFormWriter(_TypeFields):
                 out[key] = values
                 break
         if companions is not None:
-            out["_" + key] = companions
+            out[companion_key] = companions
 
 
 cdef class JsonTreeBuilder(_TypeFields):
@@ -174,20 +201,28 @@ cdef class JsonTreeBuilder(_TypeFields):
 
     ``number_type`` is the decoder's marker class for number text; ``ordered(out, fields)``
     sorts children into definition order, or gives None when two of them share a place.
+
+    ``native_numbers`` says the values came from orjson and the caller proved that orjson writes
+    them back byte for byte (json.py ``_orjson_exact``): then an ``int`` or ``float`` is taken,
+    its text being exactly what orjson writes for it. Without that proof ``1.50`` or ``-0`` would
+    lose their text, so by default only ``number_type`` counts as a number.
     """
 
     cdef object primitive_class, number_type, ordered, resource_types
     cdef int depth, max_depth
+    cdef bint native_numbers
 
-    def __init__(self, fields_for, primitive_class, number_type, ordered, resource_types, int max_depth):
+    def __init__(self, fields_for, primitive_class, number_type, ordered, resource_types, int max_depth,
+                 dict fields_cache=None, bint native_numbers=False):
         self.fields_for = fields_for
         self.primitive_class = primitive_class
         self.number_type = number_type
         self.ordered = ordered
         self.resource_types = resource_types
-        self.fields_cache = {}
+        self.fields_cache = {} if fields_cache is None else fields_cache
         self.depth = 0
         self.max_depth = max_depth
+        self.native_numbers = native_numbers
 
     def resource(self, obj):
         if type(obj) is not dict:
@@ -231,7 +266,7 @@ cdef class JsonTreeBuilder(_TypeFields):
                 index = field[0]
                 kind = field[1]
                 if kind == PRIMITIVE:
-                    companion = obj.get("_" + key)
+                    companion = obj.get(field[5])
                     if field[3]:
                         out[key] = self.primitive_list(value, companion, field[2])
                     elif companion is None:
@@ -246,7 +281,7 @@ cdef class JsonTreeBuilder(_TypeFields):
                     else:
                         raise Fallback()
                 elif kind == ATTRIBUTE or kind == XHTML:
-                    if type(value) is not str or not value or ("_" + key) in obj:
+                    if type(value) is not str or not value or field[5] in obj:
                         raise Fallback()
                     out[key] = value
                 elif kind == RESOURCE:
@@ -289,6 +324,11 @@ cdef class JsonTreeBuilder(_TypeFields):
         elif json_kind == "number":
             if type(value) is self.number_type:
                 return str(value)
+            if self.native_numbers:
+                if type(value) is int:  # never a bool: type(True) is bool
+                    return str(value)
+                if type(value) is float:
+                    return (<bytes>_orjson_dumps(value)).decode("ascii")
         elif value is True:
             return "true"
         elif value is False:

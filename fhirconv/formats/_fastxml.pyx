@@ -103,20 +103,25 @@ cdef str _attribute_value(xmlAttr* attr):
 
 
 cdef class FastReader:
-    """One document's walk. ``fields_for(type)`` gives {local name: field} (see ``_plans``)."""
+    """One document's walk. ``fields_for(type)`` gives {local name: field} (see ``_plans``).
+
+    ``fields_cache`` may be one {type name: fields} dict per Definitions shared by every walk
+    (entries are only added, each the dict ``fields_of`` caches, so threads may share it);
+    ``names`` is keyed by libxml2 addresses and so stays with this one document.
+    """
 
     cdef object fields_for, raw_markup, primitive_class, reorder, resource_types
     cdef cetree._Document doc
     cdef dict fields_cache, names
     cdef int depth
 
-    def __init__(self, fields_for, raw_markup, primitive_class, reorder, resource_types):
+    def __init__(self, fields_for, raw_markup, primitive_class, reorder, resource_types, dict fields_cache=None):
         self.fields_for = fields_for
         self.resource_types = resource_types
         self.raw_markup = raw_markup
         self.primitive_class = primitive_class
         self.reorder = reorder
-        self.fields_cache = {}
+        self.fields_cache = {} if fields_cache is None else fields_cache
         self.names = {}
         self.depth = 0
 

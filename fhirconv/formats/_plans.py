@@ -21,8 +21,9 @@ COMMENTS = 5    # "fhir_comments": not an element; comments carried alongside
 FHIR_NS = "http://hl7.org/fhir"
 XHTML_NS = "http://www.w3.org/1999/xhtml"
 
-# (index, kind, sub, is_list, name): index is the element's position in definition order
-# (all the names of one choice element share it), name is the tree / JSON / XML name.
+# (index, kind, sub, is_list, name, companion): index is the element's position in definition
+# order (all the names of one choice element share it), name is the tree / JSON / XML name and
+# companion its JSON "_name" key, built once here so the hot loops never concatenate it.
 Field = tuple
 
 
@@ -33,6 +34,20 @@ def fields_of(defs: Definitions, type_name: str) -> dict[str, Field]:
     if fields is None:
         fields = defs.plans[key] = _compile_fields(defs, type_name)
     return fields
+
+
+def fields_lookup(defs: Definitions) -> tuple:
+    """For the compiled walks: a ``fields_of`` for these definitions and the {type name: fields}
+    dict it fills, made once per definitions and shared by every walk (and thread) over them.
+
+    A plain dict keyed by the type name is cheaper to probe than ``defs.plans`` with its tuple
+    keys, and sharing it spares each parse its own dict and one Python call per type it meets.
+    Entries are only ever added, each the dict ``fields_of`` caches, so a race stores it twice.
+    """
+    lookup = defs.plans.get("compiled-fields")
+    if lookup is None:
+        lookup = defs.plans.setdefault("compiled-fields", (lambda type_name: fields_of(defs, type_name), {}))
+    return lookup
 
 
 def in_definition_order(out: dict, fields: dict) -> tuple[dict, str | None]:
@@ -56,8 +71,8 @@ def _compile_fields(defs: Definitions, type_name: str) -> dict[str, Field]:
         if element.max == "0":
             continue
         for name, code in element.json_names().items():
-            fields[name] = (index, _kind(defs, element, code), _sub(defs, code), element.is_list, name)
-    fields["fhir_comments"] = (-1, COMMENTS, None, True, "fhir_comments")
+            fields[name] = (index, _kind(defs, element, code), _sub(defs, code), element.is_list, name, "_" + name)
+    fields["fhir_comments"] = (-1, COMMENTS, None, True, "fhir_comments", "_fhir_comments")
     return fields
 
 

@@ -24,7 +24,8 @@ from ..definitions import Definitions
 from ..errors import FhirConvError, FhirSyntaxError, StructureError, UnrepresentableError
 from ..tree import Primitive
 from . import _jsonpos
-from ._plans import ATTRIBUTE, COMMENTS, COMPLEX, PRIMITIVE, RESOURCE, XHTML, fields_of, in_definition_order
+from ._plans import (ATTRIBUTE, COMMENTS, COMPLEX, PRIMITIVE, RESOURCE, XHTML, fields_lookup, fields_of,
+                     in_definition_order)
 
 try:  # the compiled tree -> JSON-form walk (built from _fastjson.pyx when a compiler is there)
     from ._fastjson import Fallback, JsonFormWriter, JsonTreeBuilder
@@ -107,12 +108,15 @@ def load_json(text: str):
 
 def parse_json(data: bytes | str, defs: Definitions) -> dict:
     """FHIR JSON text -> tree. Errors carry the element path and its line and column."""
+    if JsonTreeBuilder is not None and use_compiled_reader and use_orjson_reader:
+        tree = _parse_plain(data, defs)
+        if tree is not None:
+            return tree
     text = decode_text(data)
     value = load_json(text)
     if JsonTreeBuilder is not None and use_compiled_reader:
         try:
-            return JsonTreeBuilder(lambda type_name: fields_of(defs, type_name), Primitive, _Number,
-                                   _ordered_or_none, defs.resource_types, _MAX_DEPTH).resource(value)
+            return _compiled_builder(defs, False).resource(value)
         except Fallback:
             pass  # something to report: the reference builder walks the same values again
     try:
@@ -123,6 +127,76 @@ def parse_json(data: bytes | str, defs: Definitions) -> dict:
 
 # Tests switch this off to prove the compiled and the reference builder give the same trees.
 use_compiled_reader = True
+# Tests switch this off to compare the orjson fast path with the exact reader.
+use_orjson_reader = True
+
+
+def _parse_plain(data, defs: Definitions) -> dict | None:
+    """The fast path: orjson's values, when provably the exact reader's, built by the compiled
+    builder. None means "read it exactly" (which also owns every error message)."""
+    value = _orjson_exact(data)
+    if value is None:
+        return None
+    try:
+        return _compiled_builder(defs, True).resource(value)
+    except Fallback:
+        return None
+
+
+_BLANKS = " \t\n\r"  # JSON's whitespace; only these may surround the document
+_BLANK_BYTES = _BLANKS.encode()
+
+
+def _orjson_exact(data):
+    """``orjson.loads(data)`` when orjson writes that value back as exactly ``data`` (less the
+    whitespace around it, e.g. an NDJSON line's newline), compact or indented as
+    ``serialize_json`` writes it; else None.
+
+    orjson alone would lose what the exact reader keeps or refuses: it collapses duplicate keys
+    and turns ``-0``, ``1.50`` and ``1e2`` into other text. A byte-for-byte round trip proves none
+    of that happened: no key was dropped, every number's text is what orjson writes for its value,
+    no escape was normalised (orjson writes ``é``, never ``\\u00e9``). orjson refuses a BOM,
+    lone surrogates, NaN and bad UTF-8 itself, so those reach the exact reader too.
+    """
+    kind = type(data)
+    if kind is bytes:
+        stripped = data.strip(_BLANK_BYTES)
+        option = _orjson_layout(stripped, b"\n", b'{\n  "', b'"', b'": ')
+    elif kind is str:
+        stripped = data.strip(_BLANKS)
+        option = _orjson_layout(stripped, "\n", '{\n  "', '"', '": ')
+    else:  # bytearray, memoryview: rare, read exactly
+        return None
+    if option is None:
+        return None
+    try:
+        value = orjson.loads(stripped)
+        written = orjson.dumps(value, option=option)  # refuses nesting deeper than 255: read exactly
+    except (orjson.JSONDecodeError, orjson.JSONEncodeError):
+        return None
+    if kind is str:  # compare as text (a str holding a lone surrogate cannot be encoded)
+        written = written.decode()
+    return value if written == stripped else None
+
+
+def _orjson_layout(stripped, newline, indented_start, quote, key_end):
+    """The orjson option that could have written ``stripped``: 0 (compact) or OPT_INDENT_2, or
+    None when its layout is neither. Only saves a doomed loads + dumps (the publisher's
+    ``"key" : value``, say); the byte comparison alone decides what is taken."""
+    if newline not in stripped:
+        return 0  # compact output never holds a raw newline (orjson escapes it in strings)
+    if stripped.startswith(indented_start):  # then the first key ends as orjson ends it, with '": '
+        first_key_end = stripped.find(quote, len(indented_start))
+        if stripped[first_key_end:first_key_end + 3] == key_end:
+            return orjson.OPT_INDENT_2
+    return None
+
+
+def _compiled_builder(defs: Definitions, native_numbers: bool):
+    """A JsonTreeBuilder for one parse (it counts depth), over the fields shared by all parses."""
+    fields_for, fields_cache = fields_lookup(defs)
+    return JsonTreeBuilder(fields_for, Primitive, _Number, _ordered_or_none, defs.resource_types, _MAX_DEPTH,
+                           fields_cache, native_numbers)
 
 
 def _ordered_or_none(out: dict, fields: dict) -> dict | None:
@@ -221,9 +295,9 @@ class _TreeBuilder:
                         raise StructureError(f'unknown element "{key if len(key) <= 80 else key[:40] + "..."}" for FHIR {self.defs.label}'
                                              + (f" {type_name}" if not is_resource else ""))
                 else:
-                    index, kind, sub, is_list, _ = field
+                    index, kind, sub, is_list, _, companion_key = field
                     if kind == PRIMITIVE:
-                        companion = obj.get("_" + key)
+                        companion = obj.get(companion_key)
                         if is_list:
                             out[key] = self.primitive_list(value, companion, sub)
                         elif companion is None:
@@ -249,7 +323,7 @@ class _TreeBuilder:
                     elif kind == XHTML:
                         if type(value) is not str or not value:
                             raise StructureError(f"the narrative div must be a string of XHTML, not {_json_type_name(value)}")
-                        companion = obj.get("_" + key)
+                        companion = obj.get(companion_key)
                         out[key] = value if companion is None else self.with_companion(value, companion)
                     else:  # COMMENTS
                         out[key] = _comments(value)
@@ -372,7 +446,7 @@ class _TreeBuilder:
 
     def _companion_alone(self, key: str, companion, field, out: dict) -> None:
         """``_name`` without ``name``: a primitive with extensions but no value."""
-        _, kind, sub, is_list, name = field
+        _, kind, sub, is_list, name, _ = field
         if kind not in (PRIMITIVE, XHTML):
             raise StructureError(f"{name} is not a primitive, so {key} is meaningless")
         if is_list:
@@ -409,13 +483,18 @@ def _shown(value) -> str:
 use_compiled_writer = True
 
 
+# Checked number text -> orjson.Fragment, shared by every compiled writer (see _fastjson).
+_NUMBER_FRAGMENTS: dict = {}
+
+
 def serialize_json(tree: dict, defs: Definitions, *, pretty: bool = True) -> bytes:
     """Tree -> FHIR JSON bytes (UTF-8, keys in definition order)."""
     form = None
     if JsonFormWriter is not None and use_compiled_writer:
         try:
-            form = JsonFormWriter(lambda type_name: fields_of(defs, type_name), orjson.Fragment, Primitive,
-                                  defs.resource_types).resource(tree)
+            fields_for, fields_cache = fields_lookup(defs)
+            form = JsonFormWriter(fields_for, orjson.Fragment, Primitive, defs.resource_types, fields_cache,
+                                  _NUMBER_FRAGMENTS).resource(tree)
         except Fallback:
             pass  # something to report: the reference writer walks it again
     if form is None:

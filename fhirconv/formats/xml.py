@@ -20,8 +20,8 @@ from lxml import etree
 from ..definitions import Definitions
 from ..errors import FhirConvError, FhirSyntaxError, StructureError, UnrepresentableError, UnsafeInputError
 from ..tree import Primitive
-from ._plans import (ATTRIBUTE, COMMENTS, COMPLEX, FHIR_NS, PRIMITIVE, RESOURCE, XHTML, XHTML_NS, fields_of,
-                     in_definition_order)
+from ._plans import (ATTRIBUTE, COMMENTS, COMPLEX, FHIR_NS, PRIMITIVE, RESOURCE, XHTML, XHTML_NS, fields_lookup,
+                     fields_of, in_definition_order)
 
 try:  # the compiled walk over libxml2's nodes (built from _fastxml.pyx when a compiler is there)
     from ._fastxml import Fallback, FastReader
@@ -92,9 +92,9 @@ use_compiled_reader = True
 def _read_fast(reader: "_TreeReader", root) -> dict:
     rtype = reader._resource_type(root)  # its errors are the reference reader's own
     defs = reader.defs
-    fast = FastReader(lambda type_name: fields_of(defs, type_name),
-                      lambda elem: _raw_markup(elem, reader.source, reader),
-                      Primitive, _in_definition_order, defs.resource_types)
+    fields_for, fields_cache = fields_lookup(defs)
+    fast = FastReader(fields_for, lambda elem: _raw_markup(elem, reader.source, reader),
+                      Primitive, _in_definition_order, defs.resource_types, fields_cache)
     return fast.read(root, rtype)
 
 
@@ -270,7 +270,7 @@ class _TreeReader:
             field = fields.get(tag)
             if field is None:
                 raise self._unknown(child, type_name)
-            index, kind, sub, is_list, name = field
+            index, kind, sub, is_list, name, _ = field
             try:
                 if kind == PRIMITIVE:
                     node = self.primitive(child, sub)
