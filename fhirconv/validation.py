@@ -61,13 +61,24 @@ _INT32_MAX = 2147483647
 def _count(value: Any) -> int | None:
     """An unsignedInt's value; None when the text is not one (or is far beyond any real count).
 
-    Without the regex: these counts are read for every series of every study migrated.
+    These counts are read for every series of every study migrated, and their texts repeat
+    ("1", "2", ...): remembered (boundedly; a race can only compute one twice), no regex.
     """
     text = value if type(value) is str else primitive_value(value)
-    if (text is None or not text.isdigit() or not text.isascii() or len(text) > 12
-            or (text[0] == "0" and len(text) > 1)):
+    if text is None:
         return None
-    return int(text)
+    count = _COUNTS.get(text, _UNKNOWN)
+    if count is _UNKNOWN:
+        count = None
+        if text.isdigit() and text.isascii() and len(text) <= 12 and (text[0] != "0" or len(text) == 1):
+            count = int(text)
+        if len(_COUNTS) < 1024:
+            _COUNTS[text] = count
+    return count
+
+
+_COUNTS: dict[str, int | None] = {}
+_UNKNOWN = object()
 
 
 def _dicts(items: Any) -> list[dict]:
