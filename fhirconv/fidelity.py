@@ -9,13 +9,14 @@ which deepdiff cannot look into (slotted), so trees are first turned into plain 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
-
-from deepdiff import DeepDiff
+from typing import TYPE_CHECKING, Any
 
 from .definitions import Definitions
 from .migrate import migrate_resource
 from .tree import Primitive
+
+if TYPE_CHECKING:
+    from deepdiff import DeepDiff
 
 __all__ = ["compare", "comparable", "roundtrip", "RoundTrip"]
 
@@ -37,6 +38,9 @@ def compare(original: Any, result: Any) -> DeepDiff:
     Order matters in lists (FHIR repeating elements are ordered); key order in dicts does not
     (the tree keeps definition order by construction).
     """
+    # Imported here: deepdiff (and the pydantic it pulls in) is a third of a second at start-up,
+    # which every `fhirconv convert` and `migrate` would pay without ever comparing anything.
+    from deepdiff import DeepDiff
     return DeepDiff(comparable(original), comparable(result), verbose_level=2)
 
 
