@@ -41,7 +41,9 @@ def _lexeme(json_kind: str, type_code: str):
     if json_kind == "boolean":
         return boolean_lexemes
     if json_kind == "number":
-        return decimal_lexemes if type_code == "decimal" else integer_lexemes.filter(
+        return decimal_lexemes
+    if json_kind == "integer":
+        return integer_lexemes.filter(
             lambda s: type_code != "positiveInt" or int(s) > 0).filter(
             lambda s: type_code != "unsignedInt" or int(s) >= 0)
     return text

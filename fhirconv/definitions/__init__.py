@@ -27,6 +27,11 @@ _ALIASES = {
     "r6": "R6", "6.0": "R6", "6.0.0": "R6", "6.0.0-ballot3": "R6", "6.0.0-ballot2": "R6",
 }
 
+# The primitive types written as a JSON number that must be a whole one (their regexes allow no
+# fraction or exponent): "1.5" or "1e2" in one of these is an error, not a value to carry over.
+# integer64 (R5+) is a JSON string and is checked as one.
+INTEGER_TYPES = frozenset({"integer", "positiveInt", "unsignedInt"})
+
 
 def normalize_version(name: str) -> str:
     """``"4.0.1"``, ``"r4"``, ``"R4"`` -> ``"R4"``; anything else is an error that lists the choices."""
@@ -100,9 +105,13 @@ class Definitions:
         self.plans: dict = {}
 
     def json_kind(self, type_code: str) -> str | None:
-        """``"boolean"``, ``"number"`` or ``"string"`` for a primitive type; None for complex types."""
+        """How a primitive type is written in JSON: ``"boolean"``, ``"string"``, ``"number"``
+        (decimal) or ``"integer"`` (a JSON number with no fraction or exponent); None for complex types."""
         spec = self.primitives.get(type_code)
-        return spec["json"] if spec else None
+        if spec is None:
+            return None
+        kind = spec["json"]
+        return "integer" if kind == "number" and type_code in INTEGER_TYPES else kind
 
     def is_resource(self, type_code: str) -> bool:
         """True for element types that hold a whole resource (``contained``, ``Bundle.entry.resource``)."""

@@ -74,7 +74,7 @@ cdef class JsonFormWriter(_TypeFields):
             raise Fallback()
         if json_kind == "string":
             return text
-        if json_kind == "number":
+        if json_kind == "number" or json_kind == "integer":
             return self.number(<str>text)
         if text == "true":
             return True
@@ -329,6 +329,13 @@ cdef class JsonTreeBuilder(_TypeFields):
                     return str(value)
                 if type(value) is float:
                     return (<bytes>_orjson_dumps(value)).decode("ascii")
+        elif json_kind == "integer":
+            # A fraction or an exponent is an error the reference reader reports.
+            if type(value) is self.number_type:
+                if "." not in <str>value and "e" not in <str>value and "E" not in <str>value:
+                    return str(value)
+            elif self.native_numbers and type(value) is int:
+                return str(value)
         elif value is True:
             return "true"
         elif value is False:

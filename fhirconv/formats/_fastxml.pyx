@@ -62,8 +62,9 @@ cdef inline bint _digit(unsigned char c):
     return 48 <= c <= 57
 
 
-cdef bint _json_number(const unsigned char* s):
-    """The FHIR decimal/integer grammar, which is exactly JSON's number grammar."""
+cdef bint _json_number(const unsigned char* s, bint whole):
+    """The FHIR decimal grammar, which is exactly JSON's number grammar; with ``whole``, the FHIR
+    integer grammar (no fraction, no exponent, no leading +)."""
     cdef Py_ssize_t i = 0
     if s[i] == 45:  # -
         i += 1
@@ -74,6 +75,8 @@ cdef bint _json_number(const unsigned char* s):
             i += 1
     else:
         return False
+    if whole:
+        return s[i] == 0
     if s[i] == 46:  # .
         i += 1
         if not _digit(s[i]):
@@ -235,8 +238,8 @@ cdef class FastReader:
                     raise Fallback()
                 content = text.content
                 if json_kind != "string":
-                    if json_kind == "number":
-                        if not _json_number(content):
+                    if json_kind == "number" or json_kind == "integer":
+                        if not _json_number(content, json_kind == "integer"):
                             raise Fallback()
                     elif strcmp(<const char*>content, b"true") != 0 and strcmp(<const char*>content, b"false") != 0:
                         raise Fallback()

@@ -11,7 +11,7 @@ from __future__ import annotations
 from ..definitions import Definitions
 
 # Field kinds.
-PRIMITIVE = 0   # sub = JSON kind: "string" | "number" | "boolean"
+PRIMITIVE = 0   # sub = JSON kind: "string" | "number" | "integer" | "boolean"
 COMPLEX = 1     # sub = the type key whose fields describe the child
 RESOURCE = 2    # a whole nested resource (contained, Bundle.entry.resource)
 XHTML = 3       # the narrative div
@@ -92,5 +92,5 @@ def _kind(defs: Definitions, element, code: str) -> int:
 
 def _sub(defs: Definitions, code: str):
     if code in defs.primitives:
-        return defs.primitives[code]["json"]
+        return defs.json_kind(code)
     return code

@@ -390,11 +390,22 @@ class _TreeBuilder:
                 return str(value)
             if type(value) in (float, Decimal):
                 return _number_text(value)
+        elif json_kind == "integer":
+            if type(value) is _Number:
+                text = str.__str__(value)
+                if _INTEGER.fullmatch(text):
+                    return text
+                raise StructureError(f"expected an integer, not the number {_clip(text)}")
+            if type(value) is int:
+                return str(value)
+            if type(value) in (float, Decimal):
+                raise StructureError(f"expected an integer, not the number {_clip(_number_text(value))}")
         elif value is True:
             return "true"
         elif value is False:
             return "false"
-        raise StructureError(f"expected {'a ' + json_kind if json_kind != 'string' else 'a string'}, "
+        wanted = {"string": "a string", "integer": "an integer"}.get(json_kind, "a " + json_kind)
+        raise StructureError(f"expected {wanted}, "
                              f"not {_json_type_name(value)}{_shown(value)}")
 
     def with_companion(self, value: str | None, companion) -> Primitive:
@@ -468,6 +479,11 @@ def _number_text(value) -> str:
     if text in ("nan", "inf", "-inf", "NaN", "Infinity", "-Infinity"):
         raise StructureError(f"{text} is not a FHIR number")
     return text
+
+
+def _clip(text: str) -> str:
+    """A number as quoted in a message: a 5,000-digit one must not make a 5,000-character message."""
+    return text if len(text) <= 40 else f"{text[:37]}..."
 
 
 def _shown(value) -> str:
@@ -583,7 +599,7 @@ class _JsonFormWriter:
     def value(self, text: str, json_kind: str):
         if json_kind == "string":
             return text
-        if json_kind == "number":
+        if json_kind == "number" or json_kind == "integer":
             # A tree built by a caller may hold any text here; as a Fragment it would be written raw.
             if _JSON_NUMBER.fullmatch(text) is None:
                 raise StructureError(f"{text[:40]!r} is not a JSON number")
@@ -632,5 +648,5 @@ class _JsonFormWriter:
             out["_" + key] = companions
 
 
-_INTEGER = re.compile(r"-?[0-9]+")
+_INTEGER = re.compile(r"-?[0-9]+")      # on a valid JSON number: no fraction, no exponent
 _JSON_NUMBER = re.compile(r"-?(?:0|[1-9][0-9]*)(?:\.[0-9]+)?(?:[eE][+-]?[0-9]+)?")

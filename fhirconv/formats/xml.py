@@ -197,6 +197,9 @@ _XSI = "{http://www.w3.org/2001/XMLSchema-instance}"
 _SCHEMA_HINTS = frozenset((_XSI + "schemaLocation", _XSI + "noNamespaceSchemaLocation"))
 
 _NUMBER = re.compile(r"-?(?:0|[1-9][0-9]*)(?:\.[0-9]+)?(?:[eE][+-]?[0-9]+)?\Z")
+# integer, positiveInt, unsignedInt: the same without fraction or exponent. FHIR's integer regex
+# also allows a leading "+", which JSON cannot write, so it is refused to keep XML -> JSON lossless.
+_WHOLE_NUMBER = re.compile(r"-?(?:0|[1-9][0-9]*)\Z")
 
 
 class _TreeReader:
@@ -427,6 +430,9 @@ def _check_lexeme(value: str, json_kind: str, elem) -> None:
     if json_kind == "number":
         if not _NUMBER.match(value):
             raise _blame(StructureError(f'value="{_clip(value)}" is not a FHIR number'), elem)
+    elif json_kind == "integer":
+        if not _WHOLE_NUMBER.match(value):
+            raise _blame(StructureError(f'value="{_clip(value)}" is not a FHIR integer'), elem)
     elif value != "true" and value != "false":
         raise _blame(StructureError(f'value="{_clip(value)}" is not a boolean (true or false)'), elem)
 
