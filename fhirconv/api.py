@@ -40,6 +40,15 @@ def sniff_format(data: bytes | str) -> str:
                           line=1, column=1)
 
 
+def _text(data) -> bytes | str:
+    if isinstance(data, (bytes, str)):
+        return data
+    try:
+        return bytes(memoryview(data))          # bytearray, memoryview, mmap, array of bytes...
+    except TypeError:
+        raise TypeError(f"expected FHIR JSON or XML as bytes or str, not {type(data).__name__}") from None
+
+
 def _format_name(name: str) -> str:
     lowered = str(name).lower()
     if lowered not in FORMATS:
@@ -62,7 +71,11 @@ class Converter:
         return self.definitions.label
 
     def parse(self, data: bytes | str, *, format: str | None = None) -> dict:
-        """JSON or XML text (sniffed unless ``format`` says) -> element tree."""
+        """JSON or XML text (sniffed unless ``format`` says) -> element tree.
+
+        ``data`` is ``str``, ``bytes`` or any bytes-like object (``bytearray``, ``memoryview``, as
+        socket and queue clients hand them over)."""
+        data = _text(data)
         fmt = _format_name(format) if format else sniff_format(data)
         if fmt == "json":
             return parse_json(data, self.definitions)

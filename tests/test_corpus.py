@@ -163,3 +163,19 @@ def test_schema_location_hint_on_the_root_is_not_content():
     data = (FIXTURES / "r4/third-party/qicore-imagingstudy-example.xml").read_bytes()
     assert b"schemaLocation" in data
     assert b"schemaLocation" not in fhirconv.convert(data, to="json")
+
+
+@pytest.mark.parametrize("name", ["r4/imagingstudy-example.xml", "r4/imagingstudy-example.json"])
+def test_bytes_like_input_reads_as_its_bytes(name):
+    # Socket and queue clients hand over bytearray or memoryview; a library call takes them as is.
+    data = (FIXTURES / name).read_bytes()
+    expected = fhirconv.convert(data, to="json")
+    for view in (bytearray(data), memoryview(data)):
+        assert fhirconv.convert(view, to="json") == expected
+    assert fhirconv.migrate(bytearray(data), source="R4", target="R6").resource == \
+        fhirconv.migrate(data, source="R4", target="R6").resource
+
+
+def test_input_that_is_not_text_is_a_type_error_naming_the_type():
+    with pytest.raises(TypeError, match="expected FHIR JSON or XML as bytes or str, not int"):
+        fhirconv.convert(42, to="json")
