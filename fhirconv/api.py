@@ -14,6 +14,7 @@ from .formats.json import parse_json, serialize_json, tree_from_json_form, tree_
 from .formats.xml import parse_xml, serialize_xml
 from .fidelity import RoundTrip, roundtrip as _roundtrip
 from .migrate import migrate_resource
+from .narrative import check_narrative
 from .validation import validate as _validate
 
 __all__ = ["Converter", "convert", "parse", "serialize", "sniff_format", "to_json_form", "from_json_form",
@@ -172,12 +173,14 @@ def migrate(data, *, source: str, target: str, strict: bool = False) -> Migratio
 
 
 def validate(data, *, fhir_version: str = "R4") -> dict:
-    """Check a resource against its version's definitions (and R6 ImagingStudy invariants).
+    """Check a resource against its version's definitions (and R6 ImagingStudy invariants), and
+    every narrative against txt-1 (scripts, event handlers and forms are errors).
 
     Returns an OperationOutcome (JSON-form dict); it has no issue of severity error when valid.
     """
     label = normalize_version(fhir_version)
-    issues = _validate(_tree_of(data, label), load(label))
+    tree = _tree_of(data, label)
+    issues = _validate(tree, load(label)) + check_narrative(tree)
     if not issues:
         issues = [{"severity": "information", "code": "informational",
                    "diagnostics": f"valid FHIR {label}"}]

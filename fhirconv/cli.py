@@ -85,6 +85,11 @@ def _bulk_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--report", metavar="FILE",
                         help="one OperationOutcome per record (NDJSON), naming the record's file, line and id")
     parser.add_argument("-q", "--quiet", action="store_true", help="no progress bar (there is none unless stderr is a terminal)")
+    parser.add_argument("--narrative", choices=("keep", "report", "refuse"), default="keep",
+                        help="keep: carry every narrative as written, unchecked (default); report: check it "
+                             "against txt-1 and count and report what FHIR forbids (scripts, event handlers, "
+                             "forms, other elements); refuse: also reject a record whose narrative could run or "
+                             "load something when rendered. The narrative is never changed.")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -182,7 +187,8 @@ def _run(args: argparse.Namespace, work: Work, to: str | None, default_format: s
 
 def run_convert(args: argparse.Namespace) -> int:
     api.Converter(fhir_version=args.fhir_version)       # an unknown version is a usage error, up front
-    work = Work("convert", args.fhir_version, pretty=not args.compact, keep_comments=args.keep_comments)
+    work = Work("convert", args.fhir_version, pretty=not args.compact, keep_comments=args.keep_comments,
+                report=bool(args.report), narrative=args.narrative)
     return _run(args, work, args.to, "other")
 
 
@@ -193,7 +199,7 @@ def run_migrate(args: argparse.Namespace) -> int:
     except FhirConvError as err:
         raise UsageError(err.message) from None
     work = Work("migrate", args.source, args.target, pretty=not args.compact, strict=args.strict,
-                report=bool(args.report), keep_invalid=args.keep_invalid)
+                report=bool(args.report), keep_invalid=args.keep_invalid, narrative=args.narrative)
     return _run(args, work, args.format, "same")
 
 

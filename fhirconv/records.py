@@ -14,6 +14,7 @@ import orjson
 
 from . import api
 from .errors import FhirConvError, FhirSyntaxError, MigrationError, UnsafeInputError
+from .narrative import check_narrative
 
 __all__ = ["Work", "Done", "process_record", "error_outcome", "tag_outcome", "RECORD_EXTENSION"]
 
@@ -39,6 +40,8 @@ class Work:
     strict: bool = False
     report: bool = False           # build a per-record OperationOutcome
     keep_invalid: bool = False     # migrate: write a record even when its report has errors
+    narrative: str = "keep"        # "keep" (unchecked), "report" (txt-1 findings), "refuse" (and reject
+                                   # a record whose narrative could run or load something when rendered)
 
 
 @dataclass
@@ -151,23 +154,53 @@ def process_record(work: Work, raw: bytes, to: str | None, *, pretty: bool) -> D
         return Done(None, error_outcome(error), reason=str(error), error=error, resource_type=rtype, id=rid)
 
 
+def _narrative_findings(work: Work, tree) -> list[dict]:
+    return check_narrative(tree) if work.narrative != "keep" and isinstance(tree, dict) else []
+
+
+def _refused_narrative(findings: list[dict], outcome: dict, rtype, rid) -> Done | None:
+    """With --narrative refuse: the rejection for a narrative that could run or load something."""
+    for issue in findings:
+        if issue["severity"] == "error":
+            err = UnsafeInputError(issue["diagnostics"], path=issue["expression"][0])
+            return Done(None, outcome, reason=str(err), error=err, warnings=_warnings(outcome),
+                        resource_type=rtype, id=rid)
+    return None
+
+
+def _with_issues(outcome: dict, issues: list[dict]) -> dict:
+    return {**outcome, "issue": [*outcome.get("issue", ()), *issues]} if issues else outcome
+
+
 def _convert(work: Work, raw: bytes, to: str | None, pretty: bool) -> Done:
     converter = _converter(work.fhir_version, pretty, work.keep_comments)
     if to is None:
         to = "xml" if api.sniff_format(raw) == "json" else "json"
     tree = converter.parse(raw)
-    payload = converter.serialize(tree, format=to)
     rtype, rid = _id_of(tree)
-    return Done(payload, _CONVERTED if work.report else None, resource_type=rtype, id=rid)
+    findings = _narrative_findings(work, tree)
+    outcome = _with_issues(_CONVERTED, findings)
+    if work.narrative == "refuse":
+        refused = _refused_narrative(findings, outcome, rtype, rid)
+        if refused is not None:
+            return refused
+    payload = converter.serialize(tree, format=to)
+    return Done(payload, outcome if work.report else None, warnings=len(findings), resource_type=rtype, id=rid)
 
 
 def _migrate(work: Work, raw: bytes, to: str | None, pretty: bool) -> Done:
     if to is None:
         to = api.sniff_format(raw)          # migrate keeps the record's own format by default
     migration = api.migrate(raw, source=work.fhir_version, target=work.target_version, strict=work.strict)
-    outcome = migration.outcome
     rtype, rid = _id_of(migration.tree)
-    error = _first_error(outcome)
+    # The narrative is carried as is, so the output's narrative is the input's.
+    findings = _narrative_findings(work, migration.tree)
+    outcome = _with_issues(migration.outcome, findings)
+    if work.narrative == "refuse":
+        refused = _refused_narrative(findings, outcome, rtype, rid)
+        if refused is not None:
+            return refused
+    error = _first_error(migration.outcome)
     if error is not None and not work.keep_invalid:
         # Output that would not be valid in the target version is not written: the record goes to
         # the rejects with the report's first error as the reason.
