@@ -158,8 +158,10 @@ def _narrative_findings(work: Work, tree) -> list[dict]:
     return check_narrative(tree) if work.narrative != "keep" and isinstance(tree, dict) else []
 
 
-def _refused_narrative(findings: list[dict], outcome: dict, rtype, rid) -> Done | None:
+def _refused_narrative(work: Work, findings: list[dict], outcome: dict, rtype, rid) -> Done | None:
     """With --narrative refuse: the rejection for a narrative that could run or load something."""
+    if work.narrative != "refuse":
+        return None
     for issue in findings:
         if issue["severity"] == "error":
             err = UnsafeInputError(issue["diagnostics"], path=issue["expression"][0])
@@ -180,10 +182,9 @@ def _convert(work: Work, raw: bytes, to: str | None, pretty: bool) -> Done:
     rtype, rid = _id_of(tree)
     findings = _narrative_findings(work, tree)
     outcome = _with_issues(_CONVERTED, findings)
-    if work.narrative == "refuse":
-        refused = _refused_narrative(findings, outcome, rtype, rid)
-        if refused is not None:
-            return refused
+    refused = _refused_narrative(work, findings, outcome, rtype, rid)
+    if refused is not None:
+        return refused
     payload = converter.serialize(tree, format=to)
     return Done(payload, outcome if work.report else None, warnings=len(findings), resource_type=rtype, id=rid)
 
@@ -196,10 +197,9 @@ def _migrate(work: Work, raw: bytes, to: str | None, pretty: bool) -> Done:
     # The narrative is carried as is, so the output's narrative is the input's.
     findings = _narrative_findings(work, migration.tree)
     outcome = _with_issues(migration.outcome, findings)
-    if work.narrative == "refuse":
-        refused = _refused_narrative(findings, outcome, rtype, rid)
-        if refused is not None:
-            return refused
+    refused = _refused_narrative(work, findings, outcome, rtype, rid)
+    if refused is not None:
+        return refused
     error = _first_error(migration.outcome)
     if error is not None and not work.keep_invalid:
         # Output that would not be valid in the target version is not written: the record goes to

@@ -117,7 +117,7 @@ def ist45_number_of_instances_ok(number: Any, series: Any) -> bool:
     if instances and count != instances:                                      # ist-4
         return False
     per_series = _series_counts(series)
-    if per_series and count != sum([_count(n) or 0 for n in per_series]):    # ist-5
+    if per_series and count != _total(per_series):                           # ist-5
         return False
     return True
 
@@ -131,6 +131,11 @@ def _instances_in(series: list[dict]) -> int:
 
 def _series_counts(series: list[dict]) -> list[Any]:
     return [s["numberOfInstances"] for s in series if s.get("numberOfInstances") is not None]
+
+
+def _total(counts: list[Any]) -> int:
+    """The sum of some numberOfInstances (one that is not an unsignedInt counts 0)."""
+    return sum([_count(n) or 0 for n in counts])
 
 
 def ist6_series_count_ok(number: Any, instances: Any) -> bool:
@@ -215,7 +220,7 @@ def _ist4(study: dict) -> bool:
 def _ist5(study: dict) -> bool:
     number = study.get("numberOfInstances")
     per_series = _series_counts(_dicts(study.get("series")))
-    return number is None or not per_series or _count(number) == sum([_count(n) or 0 for n in per_series])
+    return number is None or not per_series or _count(number) == _total(per_series)
 
 
 def _ist6(study: dict) -> bool:

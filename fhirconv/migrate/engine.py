@@ -408,10 +408,7 @@ class MigrationPlan:
         out = dict.fromkeys(shape.slots)
         for key, dst_name, kind, child in shape.copies:
             value = src[key]
-            if kind == _PLAIN:
-                out[dst_name] = value
-            else:
-                out[dst_name] = self._run_child(kind, child, value, f"{path}.{key}", report)
+            out[dst_name] = value if kind == _PLAIN else self._run_child(kind, child, value, f"{path}.{key}", report)
         added: list = []
         for rule in shape.rules:
             rule.run(src, out, None, added, report, path)
@@ -465,10 +462,7 @@ class MigrationPlan:
                     out[key] = value
                 continue
             dst_name, kind, child = move
-            if kind == _PLAIN:
-                out[dst_name] = value
-            else:
-                out[dst_name] = self._run_child(kind, child, value, f"{path}.{key}", report)
+            out[dst_name] = value if kind == _PLAIN else self._run_child(kind, child, value, f"{path}.{key}", report)
         added: list = []
         for rule in node.rules:
             # Skip a rule with nothing to do without calling it (most rules, most of the time).
