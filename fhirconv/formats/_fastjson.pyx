@@ -114,72 +114,108 @@ cdef class JsonFormWriter(_TypeFields):
         return self.complex(<dict>node, type_name)
 
     cdef dict complex(self, dict node, str type_name):
+        """The node's JSON form. A node none of whose values change (a Coding, a Reference: all
+        strings) is its own JSON form and is returned as is - ``serialize_json`` only hands the
+        result to orjson, which reads it - so a copy is made only from the first value that does."""
         cdef dict fields = self.fields(type_name)
-        cdef dict out = {}
+        cdef dict out = None
         cdef tuple field
         cdef int kind
+        cdef Py_ssize_t done = 0
         self.depth += 1
         if self.depth > MAX_DEPTH:  # a caller's endless tree would overflow the C stack
             raise Fallback()
         for key, value in node.items():
             found = fields.get(key)
+            companion = None
             if found is None:
-                if key == "resourceType":
-                    out[key] = value
-                    continue
-                raise Fallback()
-            field = <tuple>found
-            kind = field[1]
-            if kind == PRIMITIVE:
-                if field[3]:
-                    self.primitive_list(out, key, field[5], value, field[2])
-                elif type(value) is str:
-                    out[key] = self.value(value, field[2])
-                elif type(value) is self.primitive_class:
-                    if value.value is not None:
-                        out[key] = self.value(value.value, field[2])
-                    out[field[5]] = self.companion(value)
-                else:
+                if key != "resourceType":
                     raise Fallback()
-            elif kind == COMPLEX:
-                if field[3]:
-                    if type(value) is not list or not value:
-                        raise Fallback()
-                    out[key] = [self.complex_checked(item, field[2]) for item in <list>value]
-                else:
-                    out[key] = self.complex_checked(value, field[2])
-            elif kind == RESOURCE:
-                if field[3]:
-                    if type(value) is not list or not value:
-                        raise Fallback()
-                    out[key] = [self.resource(item) for item in <list>value]
-                else:
-                    out[key] = self.resource(value)
-            elif kind == XHTML or kind == ATTRIBUTE:
-                if type(value) is not str:
-                    raise Fallback()
-                out[key] = value
-            elif kind == COMMENTS:
-                if type(value) is not list:
-                    raise Fallback()
-                out[key] = value
+                written = value
             else:
-                raise Fallback()
+                field = <tuple>found
+                kind = field[1]
+                if kind == PRIMITIVE:
+                    if field[3]:
+                        written, companion = self.primitive_list(value, field[2])
+                    elif type(value) is str:
+                        written = self.value(value, field[2])
+                    elif type(value) is self.primitive_class:
+                        written = None if value.value is None else self.value(value.value, field[2])
+                        companion = self.companion(value)
+                    else:
+                        raise Fallback()
+                elif kind == COMPLEX:
+                    if field[3]:
+                        written = self.complex_list(value, field[2])
+                    else:
+                        written = self.complex_checked(value, field[2])
+                elif kind == RESOURCE:
+                    if field[3]:
+                        written = self.resource_list(value)
+                    else:
+                        written = self.resource(value)
+                elif kind == XHTML or kind == ATTRIBUTE:
+                    if type(value) is not str:
+                        raise Fallback()
+                    written = value
+                elif kind == COMMENTS:
+                    if type(value) is not list:
+                        raise Fallback()
+                    written = value
+                else:
+                    raise Fallback()
+            if out is None:
+                if written is value and companion is None:
+                    done += 1
+                    continue
+                out = _first_items(node, done)
+            if written is not None:
+                out[key] = written
+            if companion is not None:
+                out[field[5]] = companion
         self.depth -= 1
-        return out
+        return node if out is None else out
 
-    cdef void primitive_list(self, dict out, str key, str companion_key, object items, str json_kind) except *:
-        cdef list values = []
-        cdef list companions = None
+    cdef list complex_list(self, object items, str type_name):
+        """The list's JSON form: the list itself when no item changes."""
+        cdef list out = None
         cdef Py_ssize_t i = 0
         if type(items) is not list or not items:
             raise Fallback()
         for item in <list>items:
+            written = self.complex_checked(item, type_name)
+            if out is None and written is not item:
+                out = (<list>items)[:i]
+            if out is not None:
+                out.append(written)
+            i += 1
+        return <list>items if out is None else out
+
+    cdef list resource_list(self, object items):
+        if type(items) is not list or not items:
+            raise Fallback()
+        return [self.resource(item) for item in <list>items]
+
+    cdef tuple primitive_list(self, object items, str json_kind):
+        """(values, companions) of a repeating primitive; the values are the list itself when
+        every item is a string that stays one. An array of nulls only says "no values" (R5
+        json.html#null), so values is None when no item has one."""
+        cdef list values = []
+        cdef list companions = None
+        cdef Py_ssize_t i = 0
+        cdef bint same = True
+        if type(items) is not list or not items:
+            raise Fallback()
+        for item in <list>items:
             if type(item) is str:
-                values.append(self.value(item, json_kind))
+                written = self.value(item, json_kind)
+                same = same and written is item
+                values.append(written)
                 if companions is not None:
                     companions.append(None)
             elif type(item) is self.primitive_class:
+                same = False
                 values.append(None if item.value is None else self.value(item.value, json_kind))
                 if companions is None:
                     companions = [None] * i
@@ -187,13 +223,39 @@ cdef class JsonFormWriter(_TypeFields):
             else:
                 raise Fallback()
             i += 1
-        # An array of nulls only says "no values" (R5 json.html#null): leave it out.
+        if same:
+            return items, None
         for value in values:
             if value is not None:
-                out[key] = values
+                return values, companions
+        return None, companions
+
+
+cdef dict _without_companions(dict obj, str resource_type, dict extras):
+    """An in-place node rebuilt: resourceType first (for a resource), companion keys dropped, and a
+    primitive that had only a companion put where that companion was."""
+    cdef dict out = {"resourceType": resource_type} if resource_type is not None else {}
+    for key, value in obj.items():
+        if (<str>key).startswith("_"):
+            if extras is not None:
+                name = (<str>key)[1:]
+                if name in extras:
+                    out[name] = extras[name]
+        elif resource_type is None or key != "resourceType":
+            out[key] = value
+    return out
+
+
+cdef dict _first_items(dict node, Py_ssize_t count):
+    """A new dict of the node's first ``count`` items."""
+    cdef dict out = {}
+    if count:
+        for key, value in node.items():
+            out[key] = value
+            count -= 1
+            if count == 0:
                 break
-        if companions is not None:
-            out[companion_key] = companions
+    return out
 
 
 cdef class JsonTreeBuilder(_TypeFields):
@@ -233,11 +295,18 @@ cdef class JsonTreeBuilder(_TypeFields):
         return self.complex(<dict>obj, <str>rtype, True)
 
     cdef dict complex(self, dict obj, str type_name, bint is_resource):
+        """The tree node of a JSON object. With ``native_numbers`` (orjson's fresh values, which
+        the caller reads again from the text on Fallback) the object is converted in place and
+        becomes the node itself: only a value that changes (a number's text, a primitive with a
+        companion) is replaced, and a new dict is built only when keys must go or move."""
+        cdef bint in_place = self.native_numbers
         cdef dict fields = self.fields(type_name)
-        cdef dict out = {"resourceType": type_name} if is_resource else {}
+        cdef dict out = None if in_place else ({"resourceType": type_name} if is_resource else {})
+        cdef dict extras = None       # in place: primitives that have only a companion, added on rebuild
+        cdef bint rebuild = False     # in place: a companion key to drop, or resourceType not first
         cdef tuple field
         cdef int kind
-        cdef Py_ssize_t index, last = -1
+        cdef Py_ssize_t index, last = -1, position = 0
         cdef bint unordered = False
         self.depth += 1
         if self.depth > self.max_depth:
@@ -246,6 +315,8 @@ cdef class JsonTreeBuilder(_TypeFields):
             found = fields.get(key)
             if found is None:
                 if is_resource and key == "resourceType":
+                    rebuild = rebuild or position != 0
+                    position += 1
                     continue
                 if type(key) is not str or not (<str>key).startswith("_"):
                     raise Fallback()
@@ -253,14 +324,22 @@ cdef class JsonTreeBuilder(_TypeFields):
                 found = fields.get(name)
                 if found is None or (<tuple>found)[1] != PRIMITIVE:
                     raise Fallback()
+                position += 1
+                rebuild = True
                 if name in obj:
                     continue  # read together with its value
                 field = <tuple>found
                 index = field[0]
                 if field[3]:
-                    out[name] = self.primitive_list([], value, field[2])
+                    built = self.primitive_list([], value, field[2])
                 else:
-                    out[name] = self.with_companion(None, value)
+                    built = self.with_companion(None, value)
+                if in_place:
+                    if extras is None:
+                        extras = {}
+                    extras[name] = built
+                else:
+                    out[name] = built
             else:
                 field = <tuple>found
                 index = field[0]
@@ -268,38 +347,43 @@ cdef class JsonTreeBuilder(_TypeFields):
                 if kind == PRIMITIVE:
                     companion = obj.get(field[5])
                     if field[3]:
-                        out[key] = self.primitive_list(value, companion, field[2])
+                        built = self.primitive_list(value, companion, field[2])
                     elif companion is None:
-                        out[key] = self.primitive(value, field[2])
+                        built = self.primitive(value, field[2])
                     else:
-                        out[key] = self.with_companion(self.primitive(value, field[2]), companion)
+                        built = self.with_companion(self.primitive(value, field[2]), companion)
                 elif kind == COMPLEX:
                     if field[3]:
-                        out[key] = self.complex_list(value, field[2])
+                        built = self.complex_list(value, field[2])
                     elif type(value) is dict:
-                        out[key] = self.complex(<dict>value, field[2], False)
+                        built = self.complex(<dict>value, field[2], False)
                     else:
                         raise Fallback()
                 elif kind == ATTRIBUTE or kind == XHTML:
                     if type(value) is not str or not value or field[5] in obj:
                         raise Fallback()
-                    out[key] = value
+                    built = value
                 elif kind == RESOURCE:
                     if field[3]:
-                        if type(value) is not list or not value:
-                            raise Fallback()
-                        out[key] = [self.resource(item) for item in <list>value]
+                        built = self.resource_list(value)
                     else:
-                        out[key] = self.resource(value)
+                        built = self.resource(value)
                 else:
                     raise Fallback()  # fhir_comments: the reference builder keeps them
+                if not in_place:
+                    out[key] = built
+                elif built is not value:
+                    obj[key] = built  # the key is there already: allowed while iterating
+                position += 1
             if index <= last:
                 if index == last:
                     raise Fallback()
                 unordered = True
             last = index
         self.depth -= 1
-        if not out:
+        if in_place:
+            out = _without_companions(obj, type_name if is_resource else None, extras) if rebuild else obj
+        if len(out) == (1 if is_resource else 0):
             raise Fallback()
         if unordered:
             out = self.ordered(out, fields)
@@ -308,14 +392,26 @@ cdef class JsonTreeBuilder(_TypeFields):
         return out
 
     cdef list complex_list(self, object value, str type_name):
+        cdef Py_ssize_t i
         if type(value) is not list or not value:
             raise Fallback()
-        items = []
-        for item in <list>value:
+        items = <list>value if self.native_numbers else []
+        for i in range(len(<list>value)):
+            item = (<list>value)[i]
             if type(item) is not dict:
                 raise Fallback()
-            items.append(self.complex(<dict>item, type_name, False))
+            built = self.complex(<dict>item, type_name, False)
+            if items is value:
+                if built is not item:
+                    items[i] = built
+            else:
+                items.append(built)
         return items
+
+    cdef list resource_list(self, object value):
+        if type(value) is not list or not value:
+            raise Fallback()
+        return [self.resource(item) for item in <list>value]
 
     cdef str primitive(self, object value, str json_kind):
         if json_kind == "string":
@@ -368,6 +464,15 @@ cdef class JsonTreeBuilder(_TypeFields):
         count = n_values if n_values > n_companions else n_companions
         if count == 0:
             raise Fallback()
+        if companions is None and self.native_numbers:  # in place, as complex() does
+            for i in range(count):
+                value = (<list>values)[i]
+                text = None if value is None else self.primitive(value, json_kind)
+                if text is None:
+                    raise Fallback()
+                if text is not value:
+                    (<list>values)[i] = text
+            return <list>values
         items = []
         for i in range(count):
             value = (<list>values)[i] if i < n_values else None
