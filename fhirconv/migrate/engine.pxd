@@ -4,9 +4,11 @@
 
 cimport cython
 from fhirconv.migrate.report cimport Report
+from fhirconv.migrate.operations cimport Mapping
 
 cdef class _Rule:
-    cdef public object row, forward, backward, repair, exact, trigger, dst_name
+    cdef public object row, repair, trigger, dst_name
+    cdef public Mapping forward, backward
     cdef public tuple src_names, dst_names, src_paths, dst_paths, restore_codecs, keep_codecs, said_kept
     cdef public str src_label, dst_label, said_transformed, said_restored
     cdef public bint reshapes, translate

@@ -27,7 +27,7 @@ from ..definitions import Definitions, ElementDef
 from ..errors import MigrationError
 from ..tree import primitive_value
 from ..validation import check_invariants, reference_type
-from .operations import RuleSpec, ShapeError
+from .operations import Mapping, RuleSpec, ShapeError, Then
 from .repairs import COVERS, REPAIRS
 from .report import Report
 from .table import MappingTableError, Row, Table, load_tables
@@ -44,11 +44,11 @@ class _Rule:
 
     __slots__ = ("row", "src_names", "dst_names", "src_paths", "dst_paths", "forward", "backward", "repair",
                  "restore_codecs", "keep_codecs", "src_label", "dst_label", "reshapes", "translate",
-                 "trigger", "dst_name", "said_transformed", "said_restored", "said_kept", "exact")
+                 "trigger", "dst_name", "said_transformed", "said_restored", "said_kept")
 
-    def __init__(self, row: Row, reverse: bool, forward: Callable, backward: Callable,
+    def __init__(self, row: Row, reverse: bool, forward: Mapping, backward: Mapping,
                  repair: Callable | None, restore_codecs: tuple, keep_codecs: tuple,
-                 src_label: str, dst_label: str, exact=None):
+                 src_label: str, dst_label: str):
         self.row = row
         self.src_paths = row.to_paths if reverse else row.from_paths
         self.dst_paths = row.from_paths if reverse else row.to_paths
@@ -60,7 +60,6 @@ class _Rule:
         self.src_label, self.dst_label = src_label, dst_label
         self.reshapes = row.op.reshapes
         self.translate = row.op.name == "translate"
-        self.exact = exact          # True / predicate / None: when the inverse need not be run (operations.py)
         # The one input element whose absence means there is nothing to do (None: several, or none).
         self.trigger = self.src_names[0] if len(self.src_names) == 1 else None
         # The one output element (None: several, or none), written without a zip.
@@ -90,15 +89,14 @@ class _Rule:
         if empty:
             return
         try:
-            values = self.forward(src_values, out)                                  # 2. map
+            values = self.forward.apply(src_values, out)                            # 2. map
             if restored:
                 values = self._restore(values, restored, src, src_values, shadows, report, path)   # 1. restore
             repaired = False
             if self.repair is not None:                                             # 3. repair
                 fixed = self.repair(values, out)
                 repaired, values = fixed != values, fixed
-            exact = self.exact
-            if not repaired and (exact is True or (exact is not None and exact(src_values))):
+            if not repaired and self.forward.exact(src_values):
                 kept = False                     # the operation vouches that the inverse gives the input back
             else:
                 kept = self._keep_the_rest(src, src_values, values, added, report, path, repaired)   # 4.
@@ -136,7 +134,7 @@ class _Rule:
         candidate = tuple(candidate)
         urls = ", ".join(c.url for c in restored.values())
         where = f"{path}.extension('{urls}')"
-        if not unreadable and self.backward(candidate, src) == src_values:
+        if not unreadable and self.backward.apply(candidate, src) == src_values:
             if not report.grouped("restored", self, where):
                 report.add("restored", where, self.said_restored if len(restored) == len(self.restore_codecs)
                            else f"{', '.join(self.dst_paths)} restored from {self.src_label} extension {urls}",
@@ -151,7 +149,7 @@ class _Rule:
     def _keep_the_rest(self, src: dict, src_values: tuple, values: tuple, added: list, report: Report,
                        path: str, repaired: bool) -> bool:
         """Keep every input value the inverse does not give back; True when there was one."""
-        back = self.backward(values, src)
+        back = self.backward.apply(values, src)
         if back == src_values:
             return False
         kept = False
@@ -305,7 +303,7 @@ class MigrationPlan:
             if row.op.name == "copy" and not row.invariant and not _filters(from_els[0], to_els[0]):
                 self._compile_copy(node, src_paths[0], dst_paths[0], dst_els[0], dst_defs, src_els[0])
                 continue
-            to_target, to_source, exact_target, exact_source = row.op.build(spec)
+            to_target, to_source = row.op.build(spec)
             repair = None
             if row.invariant:
                 repair = REPAIRS.get(row.invariant)
@@ -315,14 +313,14 @@ class MigrationPlan:
             if row.op.name == "translate":
                 _check_translation(table, row, to_els[0], from_els[0])
             if reverse:
-                backward = _then(to_target, repair) if repair else to_target
-                forward, repair_here, exact = to_source, None, exact_source
+                backward = Then(to_target, repair) if repair else to_target
+                forward, repair_here = to_source, None
             else:
-                forward, backward, repair_here, exact = to_target, to_source, repair, exact_target
+                forward, backward, repair_here = to_target, to_source, repair
             restore = tuple(ExtensionCodec(dst_defs, src_defs, p, e) for p, e in zip(dst_paths, dst_els))
             keep = tuple(ExtensionCodec(src_defs, dst_defs, p, e) for p, e in zip(src_paths, src_els))
             node.rules.append(_Rule(row, reverse, forward, backward, repair_here, restore, keep,
-                                    src_defs.label, dst_defs.label, exact))
+                                    src_defs.label, dst_defs.label))
         for parent, node in nodes.items():
             # Rules that repair against an invariant look at siblings already migrated: run them last.
             node.rules.sort(key=lambda rule: rule.row.invariant is not None)
@@ -519,10 +517,6 @@ def _filters(from_el: ElementDef, to_el: ElementDef) -> bool:
             return False
         return not a.targets or "Resource" in a.targets or not set(a.targets) <= set(b.targets)
     return narrower(from_el, to_el) or narrower(to_el, from_el)
-
-
-def _then(first: Callable, repair: Callable) -> Callable:
-    return lambda values, node: repair(first(values, node), node)
 
 
 def _check_translation(table: Table, row: Row, to_el: ElementDef, from_el: ElementDef) -> None:

@@ -1,23 +1,24 @@
 """The closed vocabulary of mapping operations, each with its inverse.
 
 A table row names one operation for the direction it is written in (R4 -> R6). Building an
-operation gives two pure functions over tuples of element values:
+operation gives its two directions as :class:`Mapping` objects over tuples of element values:
 
-* ``to_target(values, node)`` - the written direction (``from`` elements -> ``to`` elements);
-* ``to_source(values, node)`` - the inverse (``to`` elements -> ``from`` elements).
+* ``to_target.apply(values, node)`` - the written direction (``from`` elements -> ``to`` elements);
+* ``to_source.apply(values, node)`` - the inverse (``to`` elements -> ``from`` elements).
 
 ``node`` is the element (in the version being produced) the values sit in; only operations that
 need context look at it (reference targets resolved against ``contained``). Values are tree
-nodes; ``None`` means absent. The functions may lose information: the engine finds out by
+nodes; ``None`` means absent. A direction may lose information: the engine finds out by
 running the inverse and keeps whatever does not come back in a cross-version extension, so an
 operation only has to describe the natural projection, never its own loss bookkeeping.
 
 Operations never mutate their input: they build new containers and share unchanged leaves.
 
-For speed an operation may also say when a mapping is *exact* (the inverse would give the input
-back), so the engine can skip running the inverse: :data:`ALWAYS`, a predicate over the input
-values, or None (unknown: the engine runs the inverse and compares). Building returns
-``(to_target, to_source, exact_to_target, exact_to_source)``.
+For speed a direction also says when it is *exact* (the inverse would give the input back), so
+the engine can skip running the inverse: ``always_exact``, or ``exact(values)`` True for these
+values (False means "not known": the engine runs the inverse and compares). The directions are
+classes rather than closures so that the compiled engine calls them directly (operations.pxd):
+they run for every series and instance. Building returns ``(to_target, to_source)``.
 """
 
 from __future__ import annotations
@@ -29,25 +30,64 @@ from typing import Any, Callable
 from ..tree import Primitive, primitive_value
 from ..validation import reference_type
 
-__all__ = ["OPERATIONS", "Operation", "ShapeError", "reference_type"]
+__all__ = ["OPERATIONS", "Operation", "Mapping", "ShapeError", "reference_type"]
 
 Values = tuple
-Fn = Callable[[Values, dict], Values]
-ALWAYS = True          # "this direction never loses anything"
-
-
-def _every(pred: Callable[[Any], bool]) -> Callable[[Values], bool]:
-    """An exactness predicate for a single- or list-valued element from one for an item."""
-    def exact(values: Values) -> bool:
-        value = values[0]
-        if type(value) is list:
-            return all(map(pred, value))
-        return value is None or pred(value)
-    return exact
 
 
 class ShapeError(ValueError):
     """A value does not have the shape the definition promises (the input is not valid FHIR)."""
+
+
+class Mapping:
+    """One direction of an operation: values -> values, and when that loses nothing."""
+
+    def __init__(self, always_exact: bool = False):
+        self.always_exact = always_exact      # the inverse gives back whatever the input
+
+    def apply(self, values: Values, node: dict) -> Values:
+        raise NotImplementedError
+
+    def exact(self, values: Values) -> bool:
+        """True when the inverse is known to give ``values`` back (False: run it and compare)."""
+        return self.always_exact
+
+
+class _ItemMapping(Mapping):
+    """A one-element row mapped item by item: ``item`` on the value, or on each item of a list.
+
+    Items that map to None are dropped (an empty list becomes None).
+    """
+
+    def apply(self, values: Values, node: dict) -> Values:
+        value = values[0]
+        if value is None:
+            return (None,)
+        if isinstance(value, list):
+            items = []
+            for item in value:
+                mapped = self.item(item)
+                if mapped is not None:
+                    items.append(mapped)
+            return (items or None,)
+        return (self.item(value),)
+
+    def exact(self, values: Values) -> bool:
+        if self.always_exact:
+            return True
+        value = values[0]
+        if type(value) is list:
+            for item in value:
+                if not self.item_exact(item):
+                    return False
+            return True
+        return value is None or self.item_exact(value)
+
+    def item(self, value: Any) -> Any:
+        raise NotImplementedError
+
+    def item_exact(self, value: Any) -> bool:
+        return False
 
 
 @dataclass(frozen=True)
@@ -55,14 +95,14 @@ class Operation:
     name: str
     inverse: str                       # name of the inverse, for people and the loader's check
     arity: tuple[int, int]             # (number of `from` elements, number of `to` elements)
-    build: Callable[["RuleSpec"], tuple]     # -> (to_target, to_source, exact_to_target, exact_to_source)
+    build: Callable[["RuleSpec"], tuple]     # -> (to_target, to_source): two Mappings
     reshapes: bool = True              # False only for copy: no issue is reported for it
     params: frozenset[str] = frozenset()
 
 
 @dataclass(frozen=True)
 class RuleSpec:
-    """What an operation needs to build its two functions (filled in by the engine)."""
+    """What an operation needs to build its two directions (filled in by the engine)."""
     params: dict
     from_targets: tuple[tuple[str, ...] | None, ...]   # allowed Reference targets per `from` element
     to_targets: tuple[tuple[str, ...] | None, ...]     # per `to` element (CodeableReference: of .reference)
@@ -81,23 +121,6 @@ def _expect_dict(value: Any, what: str) -> dict:
 def _short(value: Any) -> str:
     text = repr(primitive_value(value) if isinstance(value, Primitive) else value)
     return text if len(text) <= 60 else text[:57] + "..."
-
-
-def _on_the_value(fn: Callable[[Any], Any]) -> Fn:
-    """A rule function for a one-element row: ``fn`` on the value, or on each item of a list.
-
-    Items that map to None are dropped (an empty list becomes None). One function per rule, not a
-    lambda around a helper: these run for every series and instance.
-    """
-    def apply(values: Values, node: dict) -> Values:
-        value = values[0]
-        if value is None:
-            return (None,)
-        if isinstance(value, list):
-            items = [out for out in map(fn, value) if out is not None]
-            return (items or None,)
-        return (fn(value),)
-    return apply
 
 
 def _with_text(node: Any, text: str) -> Any:
@@ -138,16 +161,22 @@ def _filter_references(targets: tuple[str, ...] | None, required: bool) -> Calla
 
 # --- copy -------------------------------------------------------------------------------------------------
 
-def _build_copy(spec: RuleSpec) -> tuple[Fn, Fn]:
-    into_to = _filter_references(spec.to_targets[0], spec.to_required[0])
-    into_from = _filter_references(spec.from_targets[0], spec.from_required[0])
+class _Move(Mapping):
+    """The values as they are, less the references the receiving element does not allow."""
 
-    def mover(keep):
-        if keep is None:
-            return lambda values, node: values
-        return lambda values, node: (keep(values[0], node) if values[0] is not None else None,)
-    return (mover(into_to), mover(into_from),
-            ALWAYS if into_to is None else None, ALWAYS if into_from is None else None)
+    def __init__(self, keep: Callable[[Any, dict], Any] | None):
+        super().__init__(keep is None)
+        self.keep = keep
+
+    def apply(self, values: Values, node: dict) -> Values:
+        if self.keep is None:
+            return values
+        return (self.keep(values[0], node) if values[0] is not None else None,)
+
+
+def _build_copy(spec: RuleSpec) -> tuple[Mapping, Mapping]:
+    return (_Move(_filter_references(spec.to_targets[0], spec.to_required[0])),
+            _Move(_filter_references(spec.from_targets[0], spec.from_required[0])))
 
 
 # --- Coding <-> CodeableConcept -----------------------------------------------------------------------------
@@ -166,48 +195,85 @@ def _cc_to_coding(cc: Any) -> dict | None:
     return {"display": text} if text is not None else None
 
 
-def _build_coding_to_cc(spec: RuleSpec) -> tuple[Fn, Fn]:
-    single_coding = _every(lambda cc: type(cc) is dict and len(cc) == 1 and len(cc.get("coding") or ()) == 1)
-    return _on_the_value(_coding_to_cc), _on_the_value(_cc_to_coding), ALWAYS, single_coding
+def _single_coding(cc: Any) -> bool:
+    """A CodeableConcept of exactly one coding and nothing else: the Coding gives it back."""
+    return type(cc) is dict and len(cc) == 1 and len(cc.get("coding") or ()) == 1
+
+
+class _CodingToCC(_ItemMapping):
+    def __init__(self):
+        super().__init__(True)
+
+    def item(self, value: Any) -> Any:
+        return _coding_to_cc(value)
+
+
+class _CCToCoding(_ItemMapping):
+    def item(self, value: Any) -> Any:
+        return _cc_to_coding(value)
+
+    def item_exact(self, value: Any) -> bool:
+        return _single_coding(value)
+
+
+def _build_coding_to_cc(spec: RuleSpec) -> tuple[Mapping, Mapping]:
+    return _CodingToCC(), _CCToCoding()
 
 
 # --- 0..1 <-> 0..* -------------------------------------------------------------------------------------------
 
-def _build_single_to_list(spec: RuleSpec) -> tuple[Fn, Fn]:
-    keep_to = _filter_references(spec.to_targets[0], False)
-    keep_from = _filter_references(spec.from_targets[0], spec.from_required[0])
+class _ToList(Mapping):
+    def __init__(self, keep: Callable[[Any, dict], Any] | None):
+        super().__init__(keep is None)
+        self.keep = keep
 
-    def to_list(values: Values, node: dict) -> Values:
+    def apply(self, values: Values, node: dict) -> Values:
         value = values[0]
         if value is None:
             return (None,)
         if isinstance(value, list):
             raise ShapeError("expected a single value, found a list")
         items = [value]
-        return (keep_to(items, node) if keep_to else items,)
+        return (self.keep(items, node) if self.keep is not None else items,)
 
-    def to_single(values: Values, node: dict) -> Values:
+
+class _ToSingle(Mapping):
+    def __init__(self, keep: Callable[[Any, dict], Any] | None):
+        super().__init__()
+        self.keep = keep
+
+    def apply(self, values: Values, node: dict) -> Values:
         items = values[0]
         if not items:
             return (None,)
         first = items[0] if isinstance(items, list) else items
-        return (keep_from(first, node) if keep_from else first,)
-    return (to_list, to_single, ALWAYS if keep_to is None else None,
-            (lambda values: values[0] is None or len(values[0]) == 1) if keep_from is None else None)
+        return (self.keep(first, node) if self.keep is not None else first,)
+
+    def exact(self, values: Values) -> bool:
+        return self.keep is None and (values[0] is None or len(values[0]) == 1)
+
+
+def _build_single_to_list(spec: RuleSpec) -> tuple[Mapping, Mapping]:
+    return (_ToList(_filter_references(spec.to_targets[0], False)),
+            _ToSingle(_filter_references(spec.from_targets[0], spec.from_required[0])))
 
 
 # --- CodeableConcept[] + Reference[] <-> CodeableReference[] ------------------------------------------------
 
-def _build_lists_to_cr(spec: RuleSpec) -> tuple[Fn, Fn]:
-    allows_reference = _allows(spec.to_targets[0])
+class _Merge(Mapping):
+    def __init__(self, allows_reference: Callable[[Any, dict], bool]):
+        super().__init__()
+        self.allows_reference = allows_reference
 
-    def merge(values: Values, node: dict) -> Values:
+    def apply(self, values: Values, node: dict) -> Values:
         concepts, references = values
         merged = [{"concept": _expect_dict(c, "a CodeableConcept")} for c in concepts or ()]
-        merged += [{"reference": r} for r in references or () if allows_reference(r, node)]
+        merged += [{"reference": r} for r in references or () if self.allows_reference(r, node)]
         return (merged or None,)
 
-    def split(values: Values, node: dict) -> Values:
+
+class _Split(Mapping):
+    def apply(self, values: Values, node: dict) -> Values:
         concepts, references = [], []
         for item in values[0] or ():
             item = _expect_dict(item, "a CodeableReference")
@@ -216,113 +282,175 @@ def _build_lists_to_cr(spec: RuleSpec) -> tuple[Fn, Fn]:
             if "reference" in item:
                 references.append(item["reference"])
         return (concepts or None, references or None)
-    return merge, split, None, None
+
+
+def _build_lists_to_cr(spec: RuleSpec) -> tuple[Mapping, Mapping]:
+    return _Merge(_allows(spec.to_targets[0])), _Split()
 
 
 # --- Coding <-> CodeableReference.concept.coding[0] ----------------------------------------------------------
 
-def _build_coding_to_cr(spec: RuleSpec) -> tuple[Fn, Fn]:
-    def wrap(coding: Any) -> dict:
-        return {"concept": _coding_to_cc(coding)}
+class _CodingToCR(_ItemMapping):
+    def __init__(self):
+        super().__init__(True)
 
-    def unwrap(cr: Any) -> dict | None:
-        concept = _expect_dict(cr, "a CodeableReference").get("concept")
+    def item(self, value: Any) -> Any:
+        return {"concept": _coding_to_cc(value)}
+
+
+class _CRToCoding(_ItemMapping):
+    def item(self, value: Any) -> Any:
+        concept = _expect_dict(value, "a CodeableReference").get("concept")
         return _cc_to_coding(concept) if concept is not None else None
-    just_a_coding = _every(lambda cr: type(cr) is dict and len(cr) == 1 and type(cr.get("concept")) is dict
-                           and len(cr["concept"]) == 1 and len(cr["concept"].get("coding") or ()) == 1)
-    return _on_the_value(wrap), _on_the_value(unwrap), ALWAYS, just_a_coding
+
+    def item_exact(self, value: Any) -> bool:           # {"concept": <a single coding>}
+        return type(value) is dict and len(value) == 1 and _single_coding(value.get("concept"))
+
+
+def _build_coding_to_cr(spec: RuleSpec) -> tuple[Mapping, Mapping]:
+    return _CodingToCR(), _CRToCoding()
 
 
 # --- Coding(system, code) <-> primitive ----------------------------------------------------------------------
 
-def _remembering_matcher(pattern: str, limit: int = 4096) -> Callable[[str], bool]:
+class _Matcher:
     """``re.match`` as a yes/no, remembered per text.
 
     The texts repeat (a study's instances share a handful of DICOM SOP classes) and a match
     costs far more than a dict lookup. The memory is bounded: it starts over when full.
     Shared between threads: the worst a race can do is compute an answer twice.
     """
-    regex = re.compile(pattern)
-    known: dict[str, bool] = {}
 
-    def matches(text: str) -> bool:
-        answer = known.get(text)
+    def __init__(self, pattern: str, limit: int = 4096):
+        self.regex = re.compile(pattern)
+        self.known: dict[str, bool] = {}
+        self.limit = limit
+
+    def matches(self, text: str) -> bool:
+        answer = self.known.get(text)
         if answer is None:
-            if len(known) >= limit:
-                known.clear()
-            answer = known[text] = regex.match(text) is not None
+            if len(self.known) >= self.limit:
+                self.known.clear()
+            answer = self.known[text] = self.regex.match(text) is not None
         return answer
-    return matches
 
 
-def _build_coding_to_primitive(spec: RuleSpec) -> tuple[Fn, Fn]:
-    system = spec.params["system"]
-    prefix = spec.params.get("prefix", "")
-    matches = _remembering_matcher(spec.params["pattern"])
+class _CodingToPrimitive(_ItemMapping):
+    def __init__(self, system: str, prefix: str, matcher: _Matcher):
+        super().__init__()
+        self.system, self.prefix, self.matcher = system, prefix, matcher
 
-    def code_of(coding: Any) -> Any:
-        code = _expect_dict(coding, "a Coding").get("code")
+    def item(self, value: Any) -> Any:
+        code = _expect_dict(value, "a Coding").get("code")
         text = primitive_value(code)
         if text is None:
             return None
-        if matches(text):
+        if self.matcher.matches(text):
             return code
-        if prefix and matches(prefix + text):
-            return _with_text(code, prefix + text)    # a bare OID: the form the primitive requires
+        if self.prefix and self.matcher.matches(self.prefix + text):
+            return _with_text(code, self.prefix + text)    # a bare OID: the form the primitive requires
         return None
 
-    def coding_of(code: Any) -> dict:
-        if isinstance(code, (dict, list)):
-            raise ShapeError(f"expected a primitive, found {type(code).__name__}")
-        return {"system": system, "code": code}
-
-    def plain(coding: Any) -> bool:                # {"system": system, "code": "<a valid primitive>"}
-        if type(coding) is not dict or len(coding) != 2 or coding.get("system") != system:
+    def item_exact(self, value: Any) -> bool:            # {"system": system, "code": "<a valid primitive>"}
+        if type(value) is not dict or len(value) != 2 or value.get("system") != self.system:
             return False
-        code = coding.get("code")
-        return type(code) is str and matches(code)
+        code = value.get("code")
+        return type(code) is str and self.matcher.matches(code)
 
-    def valid(code: Any) -> bool:
-        text = primitive_value(code)
-        return text is not None and matches(text)
-    return _on_the_value(code_of), _on_the_value(coding_of), _every(plain), _every(valid)
+
+class _PrimitiveToCoding(_ItemMapping):
+    def __init__(self, system: str, matcher: _Matcher):
+        super().__init__()
+        self.system, self.matcher = system, matcher
+
+    def item(self, value: Any) -> Any:
+        if isinstance(value, (dict, list)):
+            raise ShapeError(f"expected a primitive, found {type(value).__name__}")
+        return {"system": self.system, "code": value}
+
+    def item_exact(self, value: Any) -> bool:
+        text = primitive_value(value)
+        return text is not None and self.matcher.matches(text)
+
+
+def _build_coding_to_primitive(spec: RuleSpec) -> tuple[Mapping, Mapping]:
+    system = spec.params["system"]
+    matcher = _Matcher(spec.params["pattern"])
+    return (_CodingToPrimitive(system, spec.params.get("prefix", ""), matcher),
+            _PrimitiveToCoding(system, matcher))
 
 
 # --- code translation ----------------------------------------------------------------------------------------
 
-def _build_translate(spec: RuleSpec) -> tuple[Fn, Fn]:
+class _Translate(Mapping):
+    """A code through a table; exact unless the code is one only this side has."""
+
+    def __init__(self, codes: dict[str, str], inexact: frozenset[str]):
+        super().__init__(not inexact)
+        self.codes = codes
+        self.inexact = inexact
+
+    def apply(self, values: Values, node: dict) -> Values:
+        code = values[0]
+        if code is None:
+            return (None,)
+        if isinstance(code, (dict, list)):
+            raise ShapeError(f"expected a code, found {type(code).__name__}")
+        text = primitive_value(code)
+        mapped = self.codes.get(text, text) if text is not None else None
+        return (code if mapped == text else _with_text(code, mapped),)
+
+    def exact(self, values: Values) -> bool:
+        return primitive_value(values[0]) not in self.inexact
+
+
+def _build_translate(spec: RuleSpec) -> tuple[Mapping, Mapping]:
     codes: dict[str, str] = spec.params["codes"]
     inverse = {to: frm for frm, to in codes.items()}
     inverse.update(spec.params.get("target_only", {}))
-
-    def through(table: dict[str, str]) -> Fn:
-        def translate(values: Values, node: dict) -> Values:
-            code = values[0]
-            if code is None:
-                return (None,)
-            if isinstance(code, (dict, list)):
-                raise ShapeError(f"expected a code, found {type(code).__name__}")
-            text = primitive_value(code)
-            mapped = table.get(text, text) if text is not None else None
-            return (code if mapped == text else _with_text(code, mapped),)
-        return translate
-    target_only = frozenset(spec.params.get("target_only", ()))
-    return (through(codes), through(inverse), ALWAYS,
-            lambda values: primitive_value(values[0]) not in target_only)
+    return _Translate(codes, frozenset()), _Translate(inverse, frozenset(spec.params.get("target_only", ())))
 
 
 # --- no home: cross-version extension ------------------------------------------------------------------------
 
-def _build_extension(spec: RuleSpec) -> tuple[Fn, Fn]:
-    return (lambda values, node: ()), (lambda values, node: (None,)), None, ALWAYS
+class _Drop(Mapping):
+    """Into a cross-version extension: no native output (the engine keeps the input)."""
+
+    def apply(self, values: Values, node: dict) -> Values:
+        return ()
 
 
-def _mirror(build: Callable[[RuleSpec], tuple[Fn, Fn]]) -> Callable[[RuleSpec], tuple[Fn, Fn]]:
+class _Absent(Mapping):
+    """Out of a cross-version extension: no native value (the engine restores it)."""
+
+    def __init__(self):
+        super().__init__(True)
+
+    def apply(self, values: Values, node: dict) -> Values:
+        return (None,)
+
+
+def _build_extension(spec: RuleSpec) -> tuple[Mapping, Mapping]:
+    return _Drop(), _Absent()
+
+
+class Then(Mapping):
+    """``first`` followed by a repair (the engine's inverse of a row that repairs an invariant)."""
+
+    def __init__(self, first: Mapping, repair: Callable[[Values, dict], Values]):
+        super().__init__()
+        self.first, self.repair = first, repair
+
+    def apply(self, values: Values, node: dict) -> Values:
+        return self.repair(self.first.apply(values, node), node)
+
+
+def _mirror(build: Callable[[RuleSpec], tuple]) -> Callable[[RuleSpec], tuple]:
     """The inverse operation written the other way round (for rows whose `from` side is the wide one)."""
-    def build_mirrored(spec: RuleSpec) -> tuple[Fn, Fn]:
+    def build_mirrored(spec: RuleSpec) -> tuple[Mapping, Mapping]:
         flipped = RuleSpec(spec.params, spec.to_targets, spec.from_targets, spec.to_required, spec.from_required)
-        to_target, to_source, exact_target, exact_source = build(flipped)
-        return to_source, to_target, exact_source, exact_target
+        to_target, to_source = build(flipped)
+        return to_source, to_target
     return build_mirrored
 
 
