@@ -10,6 +10,7 @@ cdef class _Rule:
     cdef public object row, repair, trigger, dst_name
     cdef public Mapping forward, backward
     cdef public tuple src_names, dst_names, src_paths, dst_paths, restore_codecs, keep_codecs, said_kept
+    cdef public tuple group_transformed, group_restored, groups_kept
     cdef public str src_label, dst_label, said_transformed, said_restored
     cdef public bint reshapes, translate
 
@@ -21,7 +22,7 @@ cdef class _Node:
     cdef public dict copies, rank, shapes
     cdef public list rules
     cdef public set claimed
-    cdef public tuple order, required, target_checks
+    cdef public tuple order, required, target_checks, last_shape
     cdef public frozenset shadow_urls
     cdef public bint is_resource
 
@@ -46,3 +47,7 @@ cdef class MigrationPlan:
 
     @cython.locals(rule=_Rule, out=dict, added=list)
     cdef dict _run_generic(self, _Node node, object src, object shadows, object kept, str path, Report report)
+
+
+@cython.locals(i=Py_ssize_t)
+cdef bint _same_keys(dict src, tuple keys)

@@ -44,7 +44,8 @@ class _Rule:
 
     __slots__ = ("row", "src_names", "dst_names", "src_paths", "dst_paths", "forward", "backward", "repair",
                  "restore_codecs", "keep_codecs", "src_label", "dst_label", "reshapes", "translate",
-                 "trigger", "dst_name", "said_transformed", "said_restored", "said_kept")
+                 "trigger", "dst_name", "said_transformed", "said_restored", "said_kept", "group_transformed",
+                 "group_restored", "groups_kept")
 
     def __init__(self, row: Row, reverse: bool, forward: Mapping, backward: Mapping,
                  repair: Callable | None, restore_codecs: tuple, keep_codecs: tuple,
@@ -72,6 +73,9 @@ class _Rule:
         why = f" ({row.why})" if row.why else ""
         self.said_kept = tuple(f"{p} has no exact home in {dst_label}{why}: kept in extension {c.url}"
                                for p, c in zip(self.src_paths, keep_codecs))
+        # The report's group keys: one issue per rule and action, whatever the number of places.
+        self.group_transformed, self.group_restored = ("transformed", self), ("restored", self)
+        self.groups_kept = tuple(("extension", self, i) for i in range(len(keep_codecs)))
 
     def run(self, src: dict, out: dict, shadows: dict | None, added: list, report: Report, path: str) -> None:
         trigger = self.trigger
@@ -110,8 +114,8 @@ class _Rule:
                         out[name] = value
             if not kept and not restored and self.reshapes and values != src_values:
                 where = f"{path}.{self.src_names[0]}"
-                if not report.grouped("transformed", self, where):
-                    report.add("transformed", where, self.said_transformed, self)
+                if not report.grouped(self.group_transformed, where):
+                    report.add("transformed", where, self.said_transformed, self.group_transformed)
         except ShapeError as exc:
             # Invalid input: say where, keep the values untouched under their own names.
             report.error("structure", f"{path}.{(self.src_names or self.dst_names)[0]}", str(exc))
@@ -135,10 +139,10 @@ class _Rule:
         urls = ", ".join(c.url for c in restored.values())
         where = f"{path}.extension('{urls}')"
         if not unreadable and self.backward.apply(candidate, src) == src_values:
-            if not report.grouped("restored", self, where):
+            if not report.grouped(self.group_restored, where):
                 report.add("restored", where, self.said_restored if len(restored) == len(self.restore_codecs)
                            else f"{', '.join(self.dst_paths)} restored from {self.src_label} extension {urls}",
-                           None if len(restored) != len(self.restore_codecs) else self)
+                           None if len(restored) != len(self.restore_codecs) else self.group_restored)
             return candidate
         if not unreadable:
             report.add("conflict", where,
@@ -175,15 +179,15 @@ class _Rule:
                        f"{self.src_paths[i]} {primitive_value(original)!r} has no {self.dst_label} code: "
                        f"written as {primitive_value(values[i])!r}, the {self.src_label} code kept in "
                        f"extension {codec.url} ({self.row.why})")
-        elif not report.grouped("extension", (self, i), where):
-            report.add("extension", where, self.said_kept[i], (self, i))
+        elif not report.grouped(self.groups_kept[i], where):
+            report.add("extension", where, self.said_kept[i], self.groups_kept[i])
 
 
 class _Node:
     """The compiled plan of one element type (a resource or a backbone element) for one direction."""
 
     __slots__ = ("type_name", "copies", "rules", "claimed", "order", "rank", "shadow_urls", "required",
-                 "target_checks", "is_resource", "shapes")
+                 "target_checks", "is_resource", "shapes", "last_shape")
 
     def __init__(self, type_name: str, is_resource: bool):
         self.type_name = type_name
@@ -196,6 +200,7 @@ class _Node:
         self.order: tuple[str, ...] = ()
         self.rank: dict[str, int] = {}           # output name -> its place in definition order
         self.shapes: dict[tuple, _Shape | None] = {}     # input key tuple -> its plan (None: the generic walk)
+        self.last_shape: tuple | None = None     # (keys, shape) last used: checked before building a key tuple
         self.shadow_urls: frozenset[str] = frozenset()
         self.required: tuple[str, ...] = ()
         self.target_checks: tuple[tuple[str, tuple[str, ...]], ...] = ()
@@ -385,12 +390,17 @@ class MigrationPlan:
         if extensions:
             shadows, kept = _split_shadows(extensions, node.shadow_urls)
         if shadows is None and use_shapes and type(src) is dict:     # (a dict subclass: the generic walk)
-            keys = tuple(src)
-            shape = node.shapes.get(keys, _UNSEEN)
-            if shape is _UNSEEN:
-                shape = _Shape.of(node, keys)
-                if len(node.shapes) < _MAX_SHAPES:   # bounded: odd inputs cannot grow it without end
-                    node.shapes[keys] = shape
+            last = node.last_shape
+            if last is not None and _same_keys(src, last[0]):
+                shape = last[1]                  # the usual case: the keys of the previous sibling
+            else:
+                keys = tuple(src)
+                shape = node.shapes.get(keys, _UNSEEN)
+                if shape is _UNSEEN:
+                    shape = _Shape.of(node, keys)
+                    if len(node.shapes) < _MAX_SHAPES:   # bounded: odd inputs cannot grow it without end
+                        node.shapes[keys] = shape
+                node.last_shape = (keys, shape)  # one store: a thread never sees keys and shape apart
             if shape is not None:
                 return self._run_shaped(node, shape, src, kept, path, report)
         return self._run_generic(node, src, shadows, kept, path, report)
@@ -528,6 +538,18 @@ def _check_translation(table: Table, row: Row, to_el: ElementDef, from_el: Eleme
         if missing:
             raise MappingTableError(f"{table.name} rule {row.number}: {side} code(s) {sorted(missing)} "
                                     f"have no translation, so the row cannot be run both ways")
+
+
+def _same_keys(src: dict, keys: tuple) -> bool:
+    """Whether ``src`` has exactly ``keys``, in this order: no tuple built, nothing hashed."""
+    if len(src) != len(keys):
+        return False
+    i = 0
+    for key in src:
+        if key is not keys[i] and key != keys[i]:
+            return False
+        i += 1
+    return True
 
 
 def _split_shadows(extensions: Any, urls: frozenset[str]) -> tuple[dict | None, list | None]:

@@ -7,6 +7,6 @@ cdef class Report:
     cdef dict _groups
     cdef Py_ssize_t _errors
 
-    cpdef bint grouped(self, str action, object group, str path)
+    cpdef bint grouped(self, object group, str path)
     cpdef add(self, str action, str path, str diagnostics, object group=*)
     cpdef error(self, str code, str path, str diagnostics)

@@ -54,9 +54,12 @@ class Report:
         self._groups: dict[tuple, list] = {}
         self._errors = 0                         # counted, not searched for: the engine asks per resource
 
-    def grouped(self, action: str, group: object, path: str) -> bool:
-        """Add ``path`` to the issue already made for (action, group); False when there is none yet."""
-        issue = self._groups.get((action, group))
+    def grouped(self, group: object, path: str) -> bool:
+        """Add ``path`` to the issue already made for ``group``; False when there is none yet.
+
+        ``group`` names one kind of change (the engine makes one key per rule and action, once,
+        so that nothing is built for the thousandth instance but its path)."""
+        issue = self._groups.get(group)
         if issue is None:
             return False
         issue[3].append(path)
@@ -67,7 +70,7 @@ class Report:
         issue = [severity, code, action, [path], diagnostics]
         self._issues.append(issue)
         if group is not None:
-            self._groups[(action, group)] = issue
+            self._groups[group] = issue
 
     def error(self, code: str, path: str, diagnostics: str) -> None:
         self._issues.append(["error", code, "invalid", [path], diagnostics])
