@@ -25,6 +25,9 @@ FORMATS = ("json", "xml")
 
 def sniff_format(data: bytes | str) -> str:
     """``"json"`` or ``"xml"`` from the first significant character (after a BOM and whitespace)."""
+    first = data[:1]
+    if first == b"{" or first == "{":        # an NDJSON line: nothing to skip
+        return "json"
     head = data[:4096]
     if isinstance(head, bytes):
         head = head.lstrip(b"\xef\xbb\xbf \t\r\n")[:1]
@@ -165,11 +168,16 @@ def migrate(data, *, source: str, target: str, strict: bool = False) -> Migratio
     ``data`` is JSON or XML text (sniffed) or a JSON-form dict. Raises :class:`FhirConvError`
     for unreadable input and ``MigrationError`` (with ``.outcome``) when ``strict`` refuses.
     """
-    source_label, target_label = normalize_version(source), normalize_version(target)
-    source_defs, target_defs = load(source_label), load(target_label)
-    tree, outcome = migrate_resource(_tree_of(data, source_label), source=source_defs, target=target_defs,
+    source_defs, target_defs = _versions(source, target)
+    tree, outcome = migrate_resource(_tree_of(data, source_defs.label), source=source_defs, target=target_defs,
                                      strict=strict)
     return Migration(tree, outcome, source_defs, target_defs)
+
+
+@functools.lru_cache(maxsize=64)
+def _versions(source: str, target: str) -> tuple[Definitions, Definitions]:
+    """The definitions of a version pair, looked up once per spelling (a bulk run asks per record)."""
+    return load(normalize_version(source)), load(normalize_version(target))
 
 
 def validate(data, *, fhir_version: str = "R4") -> dict:

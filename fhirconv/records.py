@@ -132,7 +132,11 @@ def _first_error(outcome: dict) -> dict | None:
 
 
 def _warnings(outcome: dict) -> int:
-    return sum(1 for issue in outcome.get("issue", ()) if issue.get("severity") == "warning")
+    count = 0
+    for issue in outcome.get("issue", ()):
+        if issue.get("severity") == "warning":
+            count += 1
+    return count
 
 
 def process_record(work: Work, raw: bytes, to: str | None, *, pretty: bool) -> Done:
