@@ -25,9 +25,6 @@ FORMATS = ("json", "xml")
 
 def sniff_format(data: bytes | str) -> str:
     """``"json"`` or ``"xml"`` from the first significant character (after a BOM and whitespace)."""
-    first = data[:1]
-    if first == b"{" or first == "{":        # an NDJSON line: nothing to skip
-        return "json"
     head = data[:4096]
     if isinstance(head, bytes):
         head = head.lstrip(b"\xef\xbb\xbf \t\r\n")[:1]

@@ -132,11 +132,7 @@ def _first_error(outcome: dict) -> dict | None:
 
 
 def _warnings(outcome: dict) -> int:
-    count = 0
-    for issue in outcome.get("issue", ()):
-        if issue.get("severity") == "warning":
-            count += 1
-    return count
+    return sum(1 for issue in outcome.get("issue", ()) if issue.get("severity") == "warning")
 
 
 def process_record(work: Work, raw: bytes, to: str | None, *, pretty: bool) -> Done:

@@ -39,6 +39,12 @@ cdef class _TypeFields:
             fields = self.fields_cache[type_name] = self.fields_for(type_name)
         return <dict>fields
 
+    cdef list resource_list(self, object items):
+        """Each item through the subclass's ``resource`` (a writer's or a builder's)."""
+        if type(items) is not list or not items:
+            raise Fallback()
+        return [self.resource(item) for item in <list>items]
+
 
 # Numbers already checked against the JSON grammar, text -> Fragment, shared by every writer of
 # one fragment factory (json.py passes the dict). Texts such as "1" recur in nearly every
@@ -192,11 +198,6 @@ cdef class JsonFormWriter(_TypeFields):
             i += 1
         return <list>items if out is None else out
 
-    cdef list resource_list(self, object items):
-        if type(items) is not list or not items:
-            raise Fallback()
-        return [self.resource(item) for item in <list>items]
-
     cdef tuple primitive_list(self, object items, str json_kind):
         """(values, companions) of a repeating primitive; the values are the list itself when
         every item is a string that stays one. An array of nulls only says "no values" (R5
@@ -264,18 +265,20 @@ cdef class JsonTreeBuilder(_TypeFields):
     ``number_type`` is the decoder's marker class for number text; ``ordered(out, fields)``
     sorts children into definition order, or gives None when two of them share a place.
 
-    ``native_numbers`` says the values came from orjson and the caller proved that orjson writes
-    them back byte for byte (json.py ``_orjson_exact``): then an ``int`` or ``float`` is taken,
-    its text being exactly what orjson writes for it. Without that proof ``1.50`` or ``-0`` would
-    lose their text, so by default only ``number_type`` counts as a number.
+    ``from_orjson`` says the values came from orjson and the caller proved that orjson writes
+    them back byte for byte (json.py ``_orjson_exact``). Two things follow: an ``int`` or
+    ``float`` is taken, its text being exactly what orjson writes for it (without that proof
+    ``1.50`` or ``-0`` would lose their text, so by default only ``number_type`` counts as a
+    number); and the values are the caller's to give away (fresh, and read again from the text
+    on Fallback), so objects and lists are converted in place instead of copied.
     """
 
     cdef object primitive_class, number_type, ordered, resource_types
     cdef int depth, max_depth
-    cdef bint native_numbers
+    cdef bint from_orjson
 
     def __init__(self, fields_for, primitive_class, number_type, ordered, resource_types, int max_depth,
-                 dict fields_cache=None, bint native_numbers=False):
+                 dict fields_cache=None, bint from_orjson=False):
         self.fields_for = fields_for
         self.primitive_class = primitive_class
         self.number_type = number_type
@@ -284,7 +287,7 @@ cdef class JsonTreeBuilder(_TypeFields):
         self.fields_cache = {} if fields_cache is None else fields_cache
         self.depth = 0
         self.max_depth = max_depth
-        self.native_numbers = native_numbers
+        self.from_orjson = from_orjson
 
     def resource(self, obj):
         if type(obj) is not dict:
@@ -295,11 +298,10 @@ cdef class JsonTreeBuilder(_TypeFields):
         return self.complex(<dict>obj, <str>rtype, True)
 
     cdef dict complex(self, dict obj, str type_name, bint is_resource):
-        """The tree node of a JSON object. With ``native_numbers`` (orjson's fresh values, which
-        the caller reads again from the text on Fallback) the object is converted in place and
-        becomes the node itself: only a value that changes (a number's text, a primitive with a
-        companion) is replaced, and a new dict is built only when keys must go or move."""
-        cdef bint in_place = self.native_numbers
+        """The tree node of a JSON object. With ``from_orjson`` the object is converted in place
+        and becomes the node itself: only a value that changes (a number's text, a primitive with
+        a companion) is replaced, and a new dict is built only when keys must go or move."""
+        cdef bint in_place = self.from_orjson
         cdef dict fields = self.fields(type_name)
         cdef dict out = None if in_place else ({"resourceType": type_name} if is_resource else {})
         cdef dict extras = None       # in place: primitives that have only a companion, added on rebuild
@@ -395,7 +397,7 @@ cdef class JsonTreeBuilder(_TypeFields):
         cdef Py_ssize_t i
         if type(value) is not list or not value:
             raise Fallback()
-        items = <list>value if self.native_numbers else []
+        items = <list>value if self.from_orjson else []
         for i in range(len(<list>value)):
             item = (<list>value)[i]
             if type(item) is not dict:
@@ -408,11 +410,6 @@ cdef class JsonTreeBuilder(_TypeFields):
                 items.append(built)
         return items
 
-    cdef list resource_list(self, object value):
-        if type(value) is not list or not value:
-            raise Fallback()
-        return [self.resource(item) for item in <list>value]
-
     cdef str primitive(self, object value, str json_kind):
         if json_kind == "string":
             if type(value) is str and value:
@@ -420,7 +417,7 @@ cdef class JsonTreeBuilder(_TypeFields):
         elif json_kind == "number":
             if type(value) is self.number_type:
                 return str(value)
-            if self.native_numbers:
+            if self.from_orjson:
                 if type(value) is int:  # never a bool: type(True) is bool
                     return str(value)
                 if type(value) is float:
@@ -430,7 +427,7 @@ cdef class JsonTreeBuilder(_TypeFields):
             if type(value) is self.number_type:
                 if "." not in <str>value and "e" not in <str>value and "E" not in <str>value:
                     return str(value)
-            elif self.native_numbers and type(value) is int:
+            elif self.from_orjson and type(value) is int:
                 return str(value)
         elif value is True:
             return "true"
@@ -464,12 +461,12 @@ cdef class JsonTreeBuilder(_TypeFields):
         count = n_values if n_values > n_companions else n_companions
         if count == 0:
             raise Fallback()
-        if companions is None and self.native_numbers:  # in place, as complex() does
+        if companions is None and self.from_orjson:  # in place, as complex() does
             for i in range(count):
                 value = (<list>values)[i]
-                text = None if value is None else self.primitive(value, json_kind)
-                if text is None:
+                if value is None:  # a null needs its companion: none here
                     raise Fallback()
+                text = self.primitive(value, json_kind)
                 if text is not value:
                     (<list>values)[i] = text
             return <list>values

@@ -192,11 +192,11 @@ def _orjson_layout(stripped, newline, indented_start, quote, key_end):
     return None
 
 
-def _compiled_builder(defs: Definitions, native_numbers: bool):
+def _compiled_builder(defs: Definitions, from_orjson: bool):
     """A JsonTreeBuilder for one parse (it counts depth), over the fields shared by all parses."""
     fields_for, fields_cache = fields_lookup(defs)
     return JsonTreeBuilder(fields_for, Primitive, _Number, _ordered_or_none, defs.resource_types, _MAX_DEPTH,
-                           fields_cache, native_numbers)
+                           fields_cache, from_orjson)
 
 
 def _ordered_or_none(out: dict, fields: dict) -> dict | None:

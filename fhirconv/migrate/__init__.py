@@ -4,7 +4,7 @@ Public entry point: :func:`migrate_resource` (tree in, tree + OperationOutcome o
 ``table`` reads and checks the TOML tables, ``operations`` is the closed vocabulary (each
 operation with its inverse), ``xver`` the cross-version extension codec, ``repairs`` the R6
 invariants a migrated value must satisfy, ``report`` the OperationOutcome, and ``engine`` compiles
-the tables into per-node closures and runs them. This package knows nothing of JSON or XML.
+the tables into per-node plans and runs them. This package knows nothing of JSON or XML.
 """
 
 from .engine import MigrationPlan, compiled_plan, migrate_resource

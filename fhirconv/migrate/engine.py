@@ -2,7 +2,7 @@
 
 Compiling (once per version pair, cached, thread-safe) turns every table row into either an
 entry of a node's copy map (a plain move, or a recursion into a backbone element or a
-contained resource) or a :class:`_Rule` closure. Running a resource is then a walk over its keys
+contained resource) or a :class:`_Rule`. Running a resource is then a walk over its keys
 plus the rules of each node: no table interpretation per resource.
 
 Every rule, in both directions, follows the same four steps, which is what makes the tables
