@@ -37,8 +37,12 @@ def fhirconv_cli(*args, cwd: Path, stdin: bytes | None = None, timeout: float = 
 
 def popen(*args, cwd: Path) -> subprocess.Popen:
     env = dict(os.environ, PYTHONPATH=PACKAGE_ROOT)
+    # The run gets Ctrl-C's default action however the tests were started: a shell's background
+    # job (``cmd &`` without job control) ignores SIGINT, as POSIX says, and the child would inherit
+    # that and rightly ignore the test's SIGINT too.
     return subprocess.Popen([sys.executable, "-m", "fhirconv", *map(str, args)], cwd=cwd, env=env,
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
 
 
 @pytest.fixture(scope="module")
