@@ -14,7 +14,13 @@ cdef class _Rule:
     cdef public str src_label, dst_label, said_transformed, said_restored
     cdef public bint reshapes, translate
 
-    cpdef run(self, object src, dict out, object shadows, list added, Report report, str path)
+    cpdef run(self, dict src, dict out, object shadows, list added, Report report, str path)
+    cdef tuple _restore(self, tuple values, dict restored, dict src, tuple src_values, dict shadows,
+                        Report report, str path)
+    cdef bint _keep_the_rest(self, dict src, tuple src_values, tuple values, list added, Report report,
+                             str path, bint repaired)
+    cdef _keep(self, Py_ssize_t i, object original, tuple values, list added, Report report, str path,
+               bint repaired)
 
 
 cdef class _Node:
@@ -43,11 +49,15 @@ cdef class MigrationPlan:
     cdef dict _run_shaped(self, _Node node, _Shape shape, dict src, object kept, str path, Report report)
 
     cdef object _run_child(self, int kind, _Node child, object value, str where, Report report)
-    cdef _finish(self, _Node node, tuple required, object src, dict out, str path, Report report)
+    cdef _finish(self, _Node node, tuple required, dict src, dict out, str path, Report report)
 
     @cython.locals(rule=_Rule, out=dict, added=list)
-    cdef dict _run_generic(self, _Node node, object src, object shadows, object kept, str path, Report report)
+    cdef dict _run_generic(self, _Node node, dict src, object shadows, object kept, str path, Report report)
 
 
 @cython.locals(i=Py_ssize_t)
 cdef bint _same_keys(dict src, tuple keys)
+
+
+cdef tuple _split_shadows(object extensions, frozenset urls)
+cdef object _bad(object value, str path, str what, Report report)

@@ -385,11 +385,13 @@ class MigrationPlan:
         return self._pass_through(resource, resource_type, path, report)
 
     def _run_node(self, node: _Node, src: dict, path: str, report: Report) -> dict:
+        if type(src) is not dict:
+            src = dict(src)                      # a dict subclass: read as a plain dict, same keys in order
         shadows, kept = None, None
         extensions = src.get("extension")
         if extensions:
             shadows, kept = _split_shadows(extensions, node.shadow_urls)
-        if shadows is None and use_shapes and type(src) is dict:     # (a dict subclass: the generic walk)
+        if shadows is None and use_shapes:
             last = node.last_shape
             if last is not None and _same_keys(src, last[0]):
                 shape = last[1]                  # the usual case: the keys of the previous sibling

@@ -1,3 +1,5 @@
+from fhirconv.tree cimport primitive_value
+
 # Types for the compiled build only (Cython reads this beside operations.py; the pure-Python
 # module ignores it and is the reference). The engine calls a rule's two directions for every
 # series and instance: as cdef classes those calls, and the per-item calls inside them, are C calls.
@@ -82,3 +84,11 @@ cdef class _Absent(Mapping):
 cdef class Then(Mapping):
     cdef Mapping first
     cdef object repair
+
+
+# The small helpers every item goes through: C functions, not Python calls.
+cdef dict _expect_dict(object value, str what)
+cdef object _with_text(object node, str text)
+cdef dict _coding_to_cc(object coding)
+cdef object _cc_to_coding(object cc)
+cdef bint _single_coding(object cc)
