@@ -5,7 +5,9 @@
     results --(main: in input order)--> output, rejects, report, progress
 
 The main process does as little per record as possible (it never parses a line), so two
-workers keep two cores busy. At most ``3 x jobs`` tasks are in flight, so memory does not grow
+workers keep two cores busy. With workers, the bulk of the bytes does not go through the pool's
+pipes either: a chunk of a plain file is sent as its place in the file (the worker reads it),
+and a chunk's output comes back as a spool file that the kernel appends to the destination. At most ``3 x jobs`` tasks are in flight, so memory does not grow
 with the input. Chunk boundaries depend on the input alone, and results are written in task
 order, so the output is byte-for-byte the same whatever the number of jobs.
 
@@ -17,7 +19,9 @@ from __future__ import annotations
 
 import gzip
 import multiprocessing
+import shutil
 import signal
+import tempfile
 from collections import deque
 from concurrent.futures import Future, ProcessPoolExecutor
 from dataclasses import dataclass, field
@@ -28,7 +32,8 @@ import orjson
 
 from .errors import FhirConvError, MigrationError
 from .ndjson import CHUNK_BYTES, GZIP_MAGIC, gzip_member, open_binary, read_chunks, split_lines
-from .outputs import FileSink, FolderSink, Job, LazyFileSink, Plan, StdoutSink, UsageError, resolve_format
+from .outputs import (FileSink, FolderSink, Job, LazyFileSink, Plan, SpoolFile, StdoutSink, UsageError,
+                      resolve_format)
 from .progress import Progress, Tally
 from .records import Done, Work, process_record, tag_outcome
 
@@ -61,15 +66,17 @@ class Task:
     to: str | None
     first_line: int = 1
     data: bytes | None = None  # the chunk, or a document from stdin
-    path: str | None = None    # a document file, read by the worker
+    path: str | None = None    # a document file, or the file ``span`` is in: read by the worker
+    span: tuple[int, int] | None = None   # (offset, length) of the chunk in ``path``
     compress: bool = False
     nbytes: int = 0            # input bytes this task stands for, for the progress bar
+    spool: str | None = None   # a folder: leave the output there (a SpoolFile), not in the Result
 
 
 @dataclass
 class Result:
     job: int
-    output: bytes = b""
+    output: bytes | SpoolFile = b""
     documents: list = field(default_factory=list)    # (name hint, line, bytes) per record
     rejects: bytes = b""
     report: bytes = b""
@@ -161,8 +168,15 @@ def run_task(task: Task) -> Result:
     # Compact output for lines and Bundle entries (one record per line; a Bundle's nesting would
     # make a record's own indentation wrong anyway); documents follow --compact.
     pretty = work.pretty if task.mode == "documents" else False
+    data = task.data
+    if task.span is not None:
+        try:
+            data = _read_span(task.path, *task.span)
+        except OSError as err:
+            result.failure = f"{task.label}: cannot read past line {task.first_line}: {err.strerror or err}"
+            return result
     out, rejects, reports, messages = [], [], [], result.messages
-    for line, raw in split_lines(task.data, task.first_line):
+    for line, raw in split_lines(data, task.first_line):
         done = process_record(work, raw, task.to, pretty=pretty)
         result.read += 1
         result.warnings += done.warnings
@@ -188,9 +202,21 @@ def run_task(task: Task) -> Result:
     separator = b"," if task.mode == "bundle-json" else b""
     output = separator.join(out) if task.mode.startswith("bundle") else b"".join(out)
     result.output = gzip_member(output) if task.compress else output
+    if task.spool is not None and result.output:
+        result.output = SpoolFile.write(task.spool, result.output)
     result.rejects = b"".join(rejects)
     result.report = b"".join(reports)
     return result
+
+
+def _read_span(path: str, offset: int, length: int) -> bytes:
+    """A chunk the main process measured (whole lines, counted) but left for the worker to read."""
+    with open(path, "rb") as source:
+        source.seek(offset)
+        data = source.read(length)
+    if len(data) != length:
+        raise OSError(f"the file changed while it was being read ({len(data)} of {length} bytes at {offset})")
+    return data
 
 
 def _run_document(work: Work, task: Task, result: Result) -> Result:
@@ -271,9 +297,10 @@ class _Prepended:
         return self.stream.read(n)
 
 
-def _tasks(jobs, live: dict, settings: Settings, stdin) -> Iterator[Task | Result]:
+def _tasks(jobs, live: dict, settings: Settings, stdin, spool: str | None) -> Iterator[Task | Result]:
     """Tasks for every job, made lazily; ``live`` maps the index of each job that has tasks in
-    flight to its Job (the main loop drops a job once its results are written)."""
+    flight to its Job (the main loop drops a job once its results are written). ``spool``: the
+    workers' spool folder (None with one job)."""
     for index, job in enumerate(jobs):
         live[index] = job
         if job.source is None:
@@ -284,7 +311,7 @@ def _tasks(jobs, live: dict, settings: Settings, stdin) -> Iterator[Task | Resul
                 yield Task(index, job.label, _mode(job, settings.bundle), job.to, data=data,
                            compress=job.compress, nbytes=len(data))
                 continue
-            yield from _line_tasks(index, job, _Prepended(head, stream), None, settings)
+            yield from _line_tasks(index, job, _Prepended(head, stream), None, settings, spool)
             continue
         if job.kind == "document":
             yield Task(index, job.label, _mode(job, settings.bundle), job.to, path=str(job.source),
@@ -296,23 +323,35 @@ def _tasks(jobs, live: dict, settings: Settings, stdin) -> Iterator[Task | Resul
             yield Result(index, read=0, failure=f"{job.label}: cannot read: {err.strerror or err}")
             continue
         with raw:
-            yield from _line_tasks(index, job, open_binary(raw), raw, settings)
+            yield from _line_tasks(index, job, open_binary(raw), raw, settings, spool)
 
 
-def _line_tasks(index: int, job: Job, stream, raw, settings: Settings) -> Iterator[Task | Result]:
+def _line_tasks(index: int, job: Job, stream, raw, settings: Settings, spool: str | None
+                ) -> Iterator[Task | Result]:
     mode = _mode(job, settings.bundle)
-    position = 0
-    line = 1
+    # One document per record goes back as bytes: the folder sink names and writes each file.
+    spool = spool if mode != "documents" else None
+    # A plain file (open_binary gave the file itself: not gzip, seekable) is read here only to
+    # find the line ends; a worker reads its chunk from the file rather than from a pipe.
+    by_span = spool is not None and raw is not None and stream is raw
+    position = offset = 0
+    first_line, chunk = 1, b""
     try:
         for first_line, chunk in read_chunks(stream, settings.chunk_bytes):
             now = raw.tell() if raw is not None else position + len(chunk)
-            yield Task(index, job.label, mode, job.to, first_line=first_line, data=chunk,
-                       compress=job.compress, nbytes=now - position)
-            position, line = now, first_line + chunk.count(b"\n")
+            if by_span:
+                yield Task(index, job.label, mode, job.to, first_line=first_line, path=str(job.source),
+                           span=(offset, len(chunk)), compress=job.compress, nbytes=now - position, spool=spool)
+            else:
+                yield Task(index, job.label, mode, job.to, first_line=first_line, data=chunk,
+                           compress=job.compress, nbytes=now - position, spool=spool)
+            position = now
+            offset += len(chunk)
         # Always one task, even for an empty input: its output file is still written.
         if position == 0:
             yield Task(index, job.label, mode, job.to, data=b"", compress=job.compress)
     except (OSError, EOFError) as err:   # a truncated or corrupt .gz, a read error
+        line = first_line + chunk.count(b"\n")             # the first line not read
         yield Result(index, failure=f"{job.label}: cannot read past line {line}: {err}")
 
 
@@ -329,7 +368,9 @@ class _Workers:
     def __init__(self, work: Work, jobs: int):
         self.jobs = jobs
         self.executor = None
+        self.spool: str | None = None
         if jobs > 1:
+            self.spool = tempfile.mkdtemp(prefix="fhirconv-spool-")
             # fork: a worker starts with fhirconv already imported and its definitions loaded
             # (the initializer makes sure); spawn where fork does not exist.
             methods = multiprocessing.get_all_start_methods()
@@ -358,7 +399,11 @@ class _Workers:
 
     def close(self, *, cancel: bool) -> None:
         if self.executor is not None:
-            self.executor.shutdown(wait=not cancel, cancel_futures=cancel)
+            # Waits for the tasks already running even when cancelling (the interpreter would wait
+            # for them at exit anyway): no worker may still be writing into the spool folder.
+            self.executor.shutdown(wait=True, cancel_futures=cancel)
+        if self.spool is not None:       # what a stopped run had not appended yet
+            shutil.rmtree(self.spool, ignore_errors=True)
 
 
 def _started() -> bool:
@@ -441,7 +486,7 @@ def run(plan: Plan, work: Work, settings: Settings, *, stdin, messages) -> Outco
     shown = 0
     sinks: dict[int, object] = {}
     try:
-        for result in workers.ordered(_tasks(plan.jobs, live, settings, stdin)):
+        for result in workers.ordered(_tasks(plan.jobs, live, settings, stdin, workers.spool)):
             job = live[result.job]
             if result.job != current:
                 # Results arrive in job order: every earlier job is finished. (Jobs sharing one

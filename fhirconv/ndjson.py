@@ -53,9 +53,18 @@ class _Peekable(io.RawIOBase):
 
 
 def open_binary(raw: BinaryIO) -> BinaryIO:
-    """``raw`` as-is, or decompressed when it starts with the gzip magic bytes."""
+    """``raw`` as-is, or decompressed when it starts with the gzip magic bytes.
+
+    A seekable ``raw`` (a file) that is not gzip is returned itself, the sniffed bytes sought
+    back: no copy through a Python-level stream, and the bulk pipeline knows from ``is`` that
+    positions in the stream are positions in the file.
+    """
     head = raw.read(2)
-    stream = io.BufferedReader(_Peekable(head, raw), buffer_size=CHUNK_BYTES)
+    if raw.seekable():
+        raw.seek(-len(head), io.SEEK_CUR)
+        stream = raw
+    else:
+        stream = io.BufferedReader(_Peekable(head, raw), buffer_size=CHUNK_BYTES)
     if head == GZIP_MAGIC:
         return gzip.GzipFile(fileobj=stream, mode="rb")
     return stream

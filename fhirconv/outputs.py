@@ -17,12 +17,14 @@ import re
 import shutil
 import sys
 import tempfile
+import threading
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterator
 
 __all__ = ["UsageError", "AtomicFile", "Job", "Plan", "plan_jobs", "FileSink", "StdoutSink", "FolderSink",
-           "LazyFileSink", "input_kind", "default_rejects_path", "refuse_inputs", "resolve_format"]
+           "LazyFileSink", "SpoolFile", "write_output", "input_kind", "default_rejects_path", "refuse_inputs",
+           "resolve_format"]
 
 DOCUMENT_SUFFIXES = {".json": "json", ".xml": "xml"}
 NDJSON_SUFFIXES = (".ndjson", ".jsonl")
@@ -291,6 +293,62 @@ class AtomicFile:
         return False
 
 
+class SpoolFile:
+    """A worker's output left in a file of the spool folder, to be appended to the real output.
+
+    Handing a ~1 MB result back through the process pool costs a pickle, a pipe write, a pipe
+    read and an unpickle, split between the worker and the main process, which then copies the
+    bytes once more into the output. A spool file is written once by the worker; the main
+    process has the kernel append it (``copy_file_range``), touching none of the bytes, so it
+    stays nearly idle and the two cores stay with the workers.
+    """
+
+    __slots__ = ("path",)
+
+    def __init__(self, path: str):
+        self.path = path
+
+    @staticmethod
+    def write(folder: str, data: bytes) -> "SpoolFile":
+        """Leave ``data`` in a new file of ``folder`` (a worker's side)."""
+        fd, path = tempfile.mkstemp(dir=folder, suffix=".part")
+        with open(fd, "wb") as spooled:
+            spooled.write(data)
+        return SpoolFile(path)
+
+    def append_to(self, out) -> int:
+        """Append the spooled bytes to the binary file ``out``, delete the spool file, return the size."""
+        out.flush()                       # what ``out`` buffered goes first
+        copied = 0
+        with open(self.path, "rb") as spooled:
+            size = os.fstat(spooled.fileno()).st_size
+            try:
+                while copied < size:
+                    step = os.copy_file_range(spooled.fileno(), out.fileno(), size - copied)
+                    if step == 0:
+                        break
+                    copied += step
+            except (AttributeError, OSError, ValueError):
+                # No copy_file_range (not Linux), or not between these two (a pipe, an O_APPEND
+                # stdout, another file system on an old kernel): copy through user space.
+                pass
+            if copied < size:
+                spooled.seek(copied)
+                shutil.copyfileobj(spooled, out, 1 << 20)
+        os.unlink(self.path)
+        return size
+
+
+def write_output(out, data: bytes | SpoolFile) -> int:
+    """Write a result's output (bytes, or a worker's spool file) to the binary file ``out``;
+    returns the number of bytes."""
+    if isinstance(data, SpoolFile):
+        return data.append_to(out)
+    if data:
+        out.write(data)
+    return len(data)
+
+
 def _remove(path: Path) -> None:
     try:
         if path.is_dir():
@@ -307,9 +365,8 @@ class StdoutSink:
     def __init__(self):
         self.out = sys.stdout.buffer
 
-    def write(self, data: bytes) -> None:
-        if data:
-            self.out.write(data)
+    def write(self, data: bytes | SpoolFile) -> None:
+        write_output(self.out, data)
 
     def commit(self) -> None:
         self.out.flush()
@@ -319,26 +376,53 @@ class StdoutSink:
 
 
 class FileSink:
-    """Writes to a temporary file beside ``path``; ``commit`` renames it into place."""
+    """Writes to a temporary file beside ``path``; ``commit`` renames it into place.
+
+    The rename must not publish data that is still only in the page cache, so ``commit`` waits
+    for an fsync. Left to the end, that wait is the disk writing the whole output while every
+    core idles (0.2 s per 100 MB here); so every :data:`SYNC_EVERY` bytes the part written so
+    far starts going to disk in a background thread, and the last fsync has only the tail left.
+    """
+
+    SYNC_EVERY = 16 << 20
 
     def __init__(self, path: Path):
         self.path = path
         self.temp = _temp_beside(path)
         self.file = open(self.temp, "wb", buffering=1 << 20)
+        self.unsynced = 0
+        self.syncing: threading.Thread | None = None
 
-    def write(self, data: bytes) -> None:
-        if data:
-            self.file.write(data)
+    def write(self, data: bytes | SpoolFile) -> None:
+        self.unsynced += write_output(self.file, data)
+        if self.unsynced >= self.SYNC_EVERY and (self.syncing is None or not self.syncing.is_alive()):
+            self.file.flush()
+            self.unsynced = 0
+            self.syncing = threading.Thread(target=_sync_quietly, args=(self.file.fileno(),), daemon=True)
+            self.syncing.start()
+
+    def _wait_for_sync(self) -> None:
+        if self.syncing is not None:
+            self.syncing.join()       # before the file is closed: the thread holds its descriptor
 
     def commit(self) -> None:
         self.file.flush()
-        os.fsync(self.file.fileno())   # the rename must not publish data still in the page cache only
+        self._wait_for_sync()
+        os.fsync(self.file.fileno())  # errors surface here, whatever the background sync met
         self.file.close()
         os.replace(self.temp, self.path)
 
     def abort(self) -> None:
+        self._wait_for_sync()
         self.file.close()
         _remove(self.temp)
+
+
+def _sync_quietly(fd: int) -> None:
+    try:
+        getattr(os, "fdatasync", os.fsync)(fd)     # (macOS has no fdatasync)
+    except OSError:
+        pass                      # commit's own fsync reports it
 
 
 class LazyFileSink:
@@ -350,7 +434,7 @@ class LazyFileSink:
         self.sink: FileSink | None = None
         self.used = False
 
-    def write(self, data: bytes) -> None:
+    def write(self, data: bytes | SpoolFile) -> None:
         if not data:
             return
         if self.sink is None:

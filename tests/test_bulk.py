@@ -29,14 +29,23 @@ GZ_RECORDS = 4_000
 BAD_EVERY = 97
 
 
-def fhirconv_cli(*args, cwd: Path, stdin: bytes | None = None, timeout: float = 300) -> subprocess.CompletedProcess:
+def _env(temp: Path | None) -> dict:
+    """The run's environment; ``temp``: its own temporary folder (where the workers spool results)."""
     env = dict(os.environ, PYTHONPATH=PACKAGE_ROOT)
-    return subprocess.run([sys.executable, "-m", "fhirconv", *map(str, args)], cwd=cwd, env=env, input=stdin,
-                          capture_output=True, timeout=timeout)
+    if temp is not None:
+        temp.mkdir(exist_ok=True)
+        env["TMPDIR"] = str(temp)
+    return env
 
 
-def popen(*args, cwd: Path) -> subprocess.Popen:
-    env = dict(os.environ, PYTHONPATH=PACKAGE_ROOT)
+def fhirconv_cli(*args, cwd: Path, stdin: bytes | None = None, timeout: float = 300,
+                 temp: Path | None = None) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "fhirconv", *map(str, args)], cwd=cwd, env=_env(temp),
+                          input=stdin, capture_output=True, timeout=timeout)
+
+
+def popen(*args, cwd: Path, temp: Path | None = None) -> subprocess.Popen:
+    env = _env(temp)
     # The run gets Ctrl-C's default action however the tests were started: a shell's background
     # job (``cmd &`` without job control) ignores SIGINT, as POSIX says, and the child would inherit
     # that and rightly ignore the test's SIGINT too.
@@ -125,12 +134,24 @@ def test_migrated_records_are_r6(migrated):
 
 
 def test_two_jobs_give_the_same_bytes(corpus, migrated, tmp_path):
+    # (the workers read their chunks from the file and hand their output back as spool files)
     run = fhirconv_cli("migrate", "--from", "R4", "--to", "R6", corpus["plain"], "-o", "out.ndjson",
-                       "--report", "report.ndjson", "--jobs", "2", cwd=tmp_path)
+                       "--report", "report.ndjson", "--jobs", "2", cwd=tmp_path, temp=tmp_path / "temp")
     assert run.returncode == 1
     assert (tmp_path / "out.ndjson").read_bytes() == migrated["out"]
     assert (tmp_path / "out.rejects.ndjson").read_bytes() == migrated["rejects"]
     assert (tmp_path / "report.ndjson").read_bytes() == migrated["report"]
+    assert list((tmp_path / "temp").iterdir()) == []        # no spool folder left behind
+
+
+def test_two_jobs_to_a_pipe_and_to_a_bundle_give_the_same_records(corpus, migrated, tmp_path):
+    # stdout a pipe: spool files are copied through user space, not by the kernel
+    run = fhirconv_cli("migrate", "--from", "R4", "--to", "R6", corpus["plain"], "--jobs", "2", cwd=tmp_path)
+    assert run.stdout == migrated["out"]
+    run = fhirconv_cli("migrate", "--from", "R4", "--to", "R6", corpus["plain"], "--bundle", "-o", "all.json",
+                       "--jobs", "2", cwd=tmp_path)
+    entries = orjson.loads((tmp_path / "all.json").read_bytes())["entry"]
+    assert [e["resource"] for e in entries] == [orjson.loads(line) for line in migrated["out"].splitlines()]
 
 
 def test_gzip_in_and_out(corpus, migrated, tmp_path):
@@ -158,8 +179,9 @@ def test_stdin_to_stdout_streams_gzip_and_ndjson(corpus, migrated, tmp_path):
 
 @pytest.mark.parametrize("sig, code", [(signal.SIGINT, 130), (signal.SIGTERM, 143)])
 def test_an_interrupted_run_leaves_no_output(corpus, tmp_path, sig, code):
+    temp = tmp_path.parent / f"{tmp_path.name}-temp"
     process = popen("migrate", "--from", "R4", "--to", "R6", corpus["plain"], "-o", "out.ndjson",
-                    "--report", "report.ndjson", "--jobs", "2", cwd=tmp_path)
+                    "--report", "report.ndjson", "--jobs", "2", cwd=tmp_path, temp=temp)
     deadline = time.monotonic() + 60
     # Wait until the run is writing (its temporary file beside the destination has data).
     while time.monotonic() < deadline:
@@ -175,6 +197,7 @@ def test_an_interrupted_run_leaves_no_output(corpus, tmp_path, sig, code):
     assert process.returncode == code, stderr
     assert b"Traceback" not in stderr
     assert sorted(p.name for p in tmp_path.iterdir()) == []      # no output, no report, no temp file
+    assert list(temp.iterdir()) == []                              # no spool folder
 
 
 def test_ndjson_to_xml_writes_a_document_per_record(corpus, tmp_path):
