@@ -7,9 +7,10 @@
 The main process does as little per record as possible (it never parses a line), so two
 workers keep two cores busy. With workers, the bulk of the bytes does not go through the pool's
 pipes either: a chunk of a plain file is sent as its place in the file (the worker reads it),
-and a chunk's output comes back as a spool file that the kernel appends to the destination. At most ``3 x jobs`` tasks are in flight, so memory does not grow
-with the input. Chunk boundaries depend on the input alone, and results are written in task
-order, so the output is byte-for-byte the same whatever the number of jobs.
+and a chunk's output comes back as a spool file that the kernel appends to the destination.
+At most ``3 x jobs`` tasks are in flight, so memory does not grow with the input. Chunk
+boundaries depend on the input alone, and results are written in task order, so the output is
+byte-for-byte the same whatever the number of jobs.
 
 Every record a worker sees comes back counted as written or rejected, with its line number,
 raw text and reason when rejected: records read = written + rejected, always.
@@ -71,6 +72,7 @@ class Task:
     compress: bool = False
     nbytes: int = 0            # input bytes this task stands for, for the progress bar
     spool: str | None = None   # a folder: leave the output there (a SpoolFile), not in the Result
+                               # (one document per record always comes back as bytes: FolderSink names each)
 
 
 @dataclass
@@ -203,7 +205,7 @@ def run_task(task: Task) -> Result:
     output = separator.join(out) if task.mode.startswith("bundle") else b"".join(out)
     result.output = gzip_member(output) if task.compress else output
     if task.spool is not None and result.output:
-        result.output = SpoolFile.write(task.spool, result.output)
+        result.output = SpoolFile.create(task.spool, result.output)
     result.rejects = b"".join(rejects)
     result.report = b"".join(reports)
     return result
@@ -329,8 +331,6 @@ def _tasks(jobs, live: dict, settings: Settings, stdin, spool: str | None) -> It
 def _line_tasks(index: int, job: Job, stream, raw, settings: Settings, spool: str | None
                 ) -> Iterator[Task | Result]:
     mode = _mode(job, settings.bundle)
-    # One document per record goes back as bytes: the folder sink names and writes each file.
-    spool = spool if mode != "documents" else None
     # A plain file (open_binary gave the file itself: not gzip, seekable) is read here only to
     # find the line ends; a worker reads its chunk from the file rather than from a pipe.
     by_span = spool is not None and raw is not None and stream is raw

@@ -309,7 +309,7 @@ class SpoolFile:
         self.path = path
 
     @staticmethod
-    def write(folder: str, data: bytes) -> "SpoolFile":
+    def create(folder: str, data: bytes) -> "SpoolFile":
         """Leave ``data`` in a new file of ``folder`` (a worker's side)."""
         fd, path = tempfile.mkstemp(dir=folder, suffix=".part")
         with open(fd, "wb") as spooled:

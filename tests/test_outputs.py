@@ -25,7 +25,7 @@ from fhirconv.outputs import FileSink, SpoolFile, write_output
 def test_a_spool_file_lands_between_the_buffered_writes_around_it(tmp_path):
     sink = FileSink(tmp_path / "out.ndjson")
     sink.write(b"first\n")                                  # still in the sink's buffer
-    sink.write(SpoolFile.write(str(tmp_path), b"spooled\n" * 1000))
+    sink.write(SpoolFile.create(str(tmp_path), b"spooled\n" * 1000))
     sink.write(b"last\n")
     sink.commit()
     assert (tmp_path / "out.ndjson").read_bytes() == b"first\n" + b"spooled\n" * 1000 + b"last\n"
@@ -35,7 +35,7 @@ def test_a_spool_file_lands_between_the_buffered_writes_around_it(tmp_path):
 def test_a_destination_without_a_file_descriptor_gets_the_bytes_through_user_space(tmp_path):
     out = io.BytesIO(b"")
     out.write(b"head ")
-    size = write_output(out, SpoolFile.write(str(tmp_path), b"body"))
+    size = write_output(out, SpoolFile.create(str(tmp_path), b"body"))
     assert (out.getvalue(), size) == (b"head body", 4)
     assert list(tmp_path.iterdir()) == []
 
@@ -49,7 +49,7 @@ def test_any_mix_of_bytes_and_spool_files_with_background_syncs_keeps_every_byte
     sink = FileSink(folder / "out.bin")
     sink.SYNC_EVERY = 4096                                 # a background sync every few pieces
     for kind, data in pieces:
-        sink.write(SpoolFile.write(str(folder), data) if kind == "spool" else data)
+        sink.write(SpoolFile.create(str(folder), data) if kind == "spool" else data)
     sink.commit()
     assert (folder / "out.bin").read_bytes() == b"".join(data for _, data in pieces)
 
