@@ -32,7 +32,7 @@ from typing import Iterator
 import orjson
 
 from .errors import FhirConvError, MigrationError
-from .ndjson import CHUNK_BYTES, GZIP_MAGIC, gzip_member, open_binary, read_chunks, split_lines
+from .ndjson import CHUNK_BYTES, GZIP_MAGIC, gzip_member, line_spans, open_binary, read_chunks, split_lines
 from .outputs import (FileSink, FolderSink, Job, LazyFileSink, Plan, SpoolFile, StdoutSink, UsageError,
                       resolve_format)
 from .progress import Progress, Tally
@@ -331,28 +331,28 @@ def _tasks(jobs, live: dict, settings: Settings, stdin, spool: str | None) -> It
 def _line_tasks(index: int, job: Job, stream, raw, settings: Settings, spool: str | None
                 ) -> Iterator[Task | Result]:
     mode = _mode(job, settings.bundle)
-    # A plain file (open_binary gave the file itself: not gzip, seekable) is read here only to
-    # find the line ends; a worker reads its chunk from the file rather than from a pipe.
-    by_span = spool is not None and raw is not None and stream is raw
-    position = offset = 0
-    first_line, chunk = 1, b""
+    position = 0
+    first_line, chunk, newlines = 1, b"", None      # the last piece handed out, for a read error
     try:
-        for first_line, chunk in read_chunks(stream, settings.chunk_bytes):
-            now = raw.tell() if raw is not None else position + len(chunk)
-            if by_span:
+        if spool is not None and raw is not None and stream is raw:
+            # A plain file (open_binary gave the file itself: not gzip, seekable) is only scanned
+            # here for line ends; a worker reads its piece from the file rather than from a pipe.
+            for first_line, offset, length, newlines in line_spans(raw, settings.chunk_bytes):
                 yield Task(index, job.label, mode, job.to, first_line=first_line, path=str(job.source),
-                           span=(offset, len(chunk)), compress=job.compress, nbytes=now - position, spool=spool)
-            else:
+                           span=(offset, length), compress=job.compress, nbytes=length, spool=spool)
+                position = offset + length
+        else:
+            for first_line, chunk in read_chunks(stream, settings.chunk_bytes):
+                now = raw.tell() if raw is not None else position + len(chunk)   # gzip: compressed bytes
                 yield Task(index, job.label, mode, job.to, first_line=first_line, data=chunk,
                            compress=job.compress, nbytes=now - position, spool=spool)
-            position = now
-            offset += len(chunk)
+                position = now
         # Always one task, even for an empty input: its output file is still written.
         if position == 0:
             yield Task(index, job.label, mode, job.to, data=b"", compress=job.compress)
     except (OSError, EOFError) as err:   # a truncated or corrupt .gz, a read error
-        line = first_line + chunk.count(b"\n")             # the first line not read
-        yield Result(index, failure=f"{job.label}: cannot read past line {line}: {err}")
+        unread = first_line + (chunk.count(b"\n") if newlines is None else newlines)
+        yield Result(index, failure=f"{job.label}: cannot read past line {unread}: {err}")
 
 
 def _size(path: Path | None) -> int:

@@ -3,7 +3,8 @@
 The bulk tests prove the whole (the same bytes with one and two jobs, nothing left behind);
 these pin down each piece where it could go wrong on its own: a spool file appended between
 buffered writes, a destination the kernel cannot copy into, a background sync racing the
-writes, a chunk whose file changed before the worker read it.
+writes, a chunk whose file changed before the worker read it, the line ends found without
+the bytes being kept.
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from fhirconv import bulk
-from fhirconv.ndjson import open_binary, read_chunks
+from fhirconv.ndjson import line_spans, open_binary, read_chunks
 from fhirconv.outputs import FileSink, SpoolFile, write_output
 
 
@@ -85,6 +86,24 @@ def test_a_file_is_read_directly_and_its_chunks_are_its_bytes_in_order(tmp_path,
     assert b"".join(chunk for _, chunk in chunks) == data
     assert [first for first, _ in chunks] == \
            [1 + sum(chunk.count(b"\n") for _, chunk in chunks[:i]) for i in range(len(chunks))]
+
+
+@settings(max_examples=300, deadline=None)
+@given(lines=st.lists(st.tuples(st.integers(0, 40), st.sampled_from([b"\n", b"\r\n", b"\n\n"])), max_size=40),
+       tail=st.integers(0, 30), block=st.sampled_from([1, 2, 3, 8, 16, 64, 4096]))
+def test_line_spans_are_the_pieces_read_chunks_cuts(lines, tail, block, tmp_path_factory):
+    # Two jobs find line ends with line_spans, one job reads with read_chunks: the same pieces,
+    # so gzip members (one per piece) and line numbers are the same whatever the number of jobs.
+    data = b"".join(b"x" * size + end for size, end in lines) + b"y" * tail
+    path = tmp_path_factory.mktemp("spans") / "in.ndjson"
+    path.write_bytes(data)
+    with open(path, "rb") as raw:
+        spans = list(line_spans(open_binary(raw), block))
+    with open(path, "rb") as raw:
+        chunks = list(read_chunks(open_binary(raw), block))
+    assert [(first, data[offset:offset + length]) for first, offset, length, _ in spans] == chunks
+    assert [newlines for _, offset, length, newlines in spans] == \
+           [data[offset:offset + length].count(b"\n") for _, offset, length, _ in spans]
 
 
 def test_a_pipe_is_sniffed_without_losing_its_first_bytes():
