@@ -11,6 +11,8 @@ In one run, on the same lines:
 and the peak resident memory of each run (the main process, and the sum over it and its workers,
 sampled from /proc every 50 ms). A pure-Python loop on one and two processes is timed first, to
 show what two cores give on this machine at this moment (on a shared machine, often less than 2x).
+And the ceiling for splitting this very work in two: two independent one-job migrations of the
+file's two halves, run side by side (no coordination at all, each with its own start-up).
 
 Targets (issue 5): migration with one job within 5x of bare orjson per record, >= 1.8x with two
 jobs, and well under 300 MB resident on the 1 GB file.
@@ -129,6 +131,34 @@ def run_fhirconv(args: list[str], cwd: Path) -> dict:
             "code": process.returncode, "summary": summary}
 
 
+def split_in_halves(source: Path) -> tuple[Path, Path]:
+    """The file cut in two at the line end nearest its middle."""
+    data = source.read_bytes()
+    middle = data.index(b"\n", len(data) // 2) + 1
+    first, second = source.with_name("half-1.ndjson"), source.with_name("half-2.ndjson")
+    first.write_bytes(data[:middle])
+    second.write_bytes(data[middle:])
+    return first, second
+
+
+def halves_side_by_side(source: Path, cwd: Path) -> float:
+    """Seconds for two one-job migrations of the file's halves, run at the same time."""
+    halves = split_in_halves(source)
+    env = dict(os.environ, PYTHONPATH=str(ROOT))
+    started = time.perf_counter()
+    runs = [subprocess.Popen([sys.executable, "-m", "fhirconv", "migrate", "--from", "R4", "--to", "R6",
+                              str(half), "-o", f"{half.stem}.r6.ndjson", "--jobs", "1", "--quiet"],
+                             cwd=cwd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+            for half in halves]
+    codes = [run.wait() for run in runs]
+    seconds = time.perf_counter() - started
+    for half in halves:
+        half.unlink()
+    if any(codes):
+        raise SystemExit(f"a half's migration failed: exit codes {codes}")
+    return seconds
+
+
 def _spin(n: int) -> float:
     started = time.perf_counter()
     x = 0
@@ -191,6 +221,9 @@ def main() -> None:
         one, two = results["migrate R4->R6, 1 job"], results["migrate R4->R6, 2 jobs"]
         print()
         print(f"migration speed-up with 2 jobs: {one['seconds'] / two['seconds']:.2f}x")
+        halves = halves_side_by_side(source, work)
+        print(f"ceiling for a two-way split (the halves migrated by two one-job runs side by side): "
+              f"{one['seconds'] / halves:.2f}x")
         print(f"migration, 1 job, per record vs bare orjson: {one['seconds'] / floor:.1f}x")
         print(f"peak RSS of any run: main {max(r['main_mb'] for r in results.values()):.0f} MB, "
               f"all processes {max(r['total_mb'] for r in results.values()):.0f} MB")
