@@ -23,9 +23,11 @@ __all__ = ["GZIP_MAGIC", "open_binary", "read_chunks", "line_spans", "split_line
 
 GZIP_MAGIC = b"\x1f\x8b"
 
-# ~1 MB per task: large enough that handing a chunk to a worker costs little next to the work
-# on it, small enough that a few chunks in flight per worker keep memory flat.
-CHUNK_BYTES = 1 << 20
+# ~2 MB per task: large enough that handing a chunk to a worker (a task, a spool file, a result)
+# costs little next to the work on it, small enough that a few chunks in flight per worker keep
+# memory flat. Measured on 300 MB with two jobs: 1 MB cost 3% more wall time (more tasks for the
+# main process and the workers to hand around); 4 MB gained nothing more.
+CHUNK_BYTES = 2 << 20
 
 
 def is_gzip_name(name: str) -> bool:
