@@ -1,6 +1,6 @@
 """The bulk pipeline behind ``fhirconv convert`` and ``fhirconv migrate``.
 
-    inputs --(main: read ~1 MB chunks of whole lines, or one document)--> tasks
+    inputs --(main: read ~2 MB chunks of whole lines, or one document)--> tasks
     tasks  --(N worker processes: split, convert/migrate, serialize, gzip)--> results
     results --(main: in input order)--> output, rejects, report, progress
 

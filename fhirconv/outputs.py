@@ -296,7 +296,7 @@ class AtomicFile:
 class SpoolFile:
     """A worker's output left in a file of the spool folder, to be appended to the real output.
 
-    Handing a ~1 MB result back through the process pool costs a pickle, a pipe write, a pipe
+    Handing a ~2 MB result back through the process pool costs a pickle, a pipe write, a pipe
     read and an unpickle, split between the worker and the main process, which then copies the
     bytes once more into the output. A spool file is written once by the worker; the main
     process has the kernel append it (``copy_file_range``), touching none of the bytes, so it
