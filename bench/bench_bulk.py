@@ -132,13 +132,23 @@ def run_fhirconv(args: list[str], cwd: Path) -> dict:
 
 
 def split_in_halves(source: Path) -> tuple[Path, Path]:
-    """The file cut in two at the line end nearest its middle."""
-    data = source.read_bytes()
-    middle = data.index(b"\n", len(data) // 2) + 1
-    first, second = source.with_name("half-1.ndjson"), source.with_name("half-2.ndjson")
-    first.write_bytes(data[:middle])
-    second.write_bytes(data[middle:])
-    return first, second
+    """The file cut in two after the line that holds its middle byte, copied in bounded blocks."""
+    size = source.stat().st_size
+    halves = source.with_name("half-1.ndjson"), source.with_name("half-2.ndjson")
+    with open(source, "rb") as whole:
+        whole.seek(size // 2)
+        whole.readline()
+        middle = whole.tell()
+        whole.seek(0)
+        for half, length in zip(halves, (middle, size - middle)):
+            with open(half, "wb") as out:
+                while length:
+                    block = whole.read(min(length, 16 << 20))
+                    if not block:
+                        raise SystemExit(f"{source} shrank while it was being split")
+                    out.write(block)
+                    length -= len(block)
+    return halves
 
 
 def halves_side_by_side(source: Path, cwd: Path) -> float:

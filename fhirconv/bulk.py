@@ -332,7 +332,7 @@ def _line_tasks(index: int, job: Job, stream, raw, settings: Settings, spool: st
                 ) -> Iterator[Task | Result]:
     mode = _mode(job, settings.bundle)
     position = 0
-    first_line, chunk, newlines = 1, b"", None      # the last piece handed out, for a read error
+    unread = 1                           # the first line not handed out yet, for a read error
     try:
         if spool is not None and raw is not None and stream is raw:
             # A plain file (open_binary gave the file itself: not gzip, seekable) is only scanned
@@ -340,18 +340,17 @@ def _line_tasks(index: int, job: Job, stream, raw, settings: Settings, spool: st
             for first_line, offset, length, newlines in line_spans(raw, settings.chunk_bytes):
                 yield Task(index, job.label, mode, job.to, first_line=first_line, path=str(job.source),
                            span=(offset, length), compress=job.compress, nbytes=length, spool=spool)
-                position = offset + length
+                position, unread = offset + length, first_line + newlines
         else:
-            for first_line, chunk in read_chunks(stream, settings.chunk_bytes):
+            for first_line, chunk, newlines in read_chunks(stream, settings.chunk_bytes):
                 now = raw.tell() if raw is not None else position + len(chunk)   # gzip: compressed bytes
                 yield Task(index, job.label, mode, job.to, first_line=first_line, data=chunk,
                            compress=job.compress, nbytes=now - position, spool=spool)
-                position = now
+                position, unread = now, first_line + newlines
         # Always one task, even for an empty input: its output file is still written.
         if position == 0:
             yield Task(index, job.label, mode, job.to, data=b"", compress=job.compress)
     except (OSError, EOFError) as err:   # a truncated or corrupt .gz, a read error
-        unread = first_line + (chunk.count(b"\n") if newlines is None else newlines)
         yield Result(index, failure=f"{job.label}: cannot read past line {unread}: {err}")
 
 

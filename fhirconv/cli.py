@@ -222,7 +222,7 @@ def _documents(inputs: list[str]):
             with open(file, "rb") as raw:
                 stream = open_binary(raw)
                 if input_kind(file) == "ndjson":
-                    for first, chunk in read_chunks(stream):
+                    for first, chunk, _ in read_chunks(stream):
                         for line, record in split_lines(chunk, first):
                             yield f"{file}:{line}", record
                 else:

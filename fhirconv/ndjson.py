@@ -72,11 +72,12 @@ def open_binary(raw: BinaryIO) -> BinaryIO:
     return stream
 
 
-def read_chunks(stream: BinaryIO, chunk_bytes: int = CHUNK_BYTES) -> Iterator[tuple[int, bytes]]:
-    """``(first line number, bytes)`` pieces of whole lines; the last may lack its newline.
+def read_chunks(stream: BinaryIO, chunk_bytes: int = CHUNK_BYTES) -> Iterator[tuple[int, bytes, int]]:
+    """``(first line number, bytes, newlines)`` pieces of whole lines; the last may lack its newline.
 
     A line longer than ``chunk_bytes`` (a huge resource) is read on until its end, so a chunk
-    always holds at least one whole line.
+    always holds at least one whole line. ``newlines`` is counted anyway (for the next piece's
+    first line number); a caller that needs it need not count again.
     """
     carry = b""
     line = 1
@@ -84,7 +85,7 @@ def read_chunks(stream: BinaryIO, chunk_bytes: int = CHUNK_BYTES) -> Iterator[tu
         block = stream.read(chunk_bytes)
         if not block:
             if carry:
-                yield line, carry
+                yield line, carry, 0
             return
         data = carry + block if carry else block
         cut = data.rfind(b"\n") + 1
@@ -92,8 +93,9 @@ def read_chunks(stream: BinaryIO, chunk_bytes: int = CHUNK_BYTES) -> Iterator[tu
             carry = data
             continue
         chunk, carry = data[:cut], data[cut:]
-        yield line, chunk
-        line += chunk.count(b"\n")
+        newlines = chunk.count(b"\n")
+        yield line, chunk, newlines
+        line += newlines
 
 
 def line_spans(file: BinaryIO, chunk_bytes: int = CHUNK_BYTES) -> Iterator[tuple[int, int, int, int]]:

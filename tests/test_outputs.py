@@ -83,9 +83,10 @@ def test_a_file_is_read_directly_and_its_chunks_are_its_bytes_in_order(tmp_path,
         # a plain file is read as it is, so positions in the stream are positions in the file
         assert (stream is raw) is not packed
         chunks = list(read_chunks(stream, 4096))
-    assert b"".join(chunk for _, chunk in chunks) == data
-    assert [first for first, _ in chunks] == \
-           [1 + sum(chunk.count(b"\n") for _, chunk in chunks[:i]) for i in range(len(chunks))]
+    assert b"".join(chunk for _, chunk, _ in chunks) == data
+    assert [first for first, _, _ in chunks] == \
+           [1 + sum(chunk.count(b"\n") for _, chunk, _ in chunks[:i]) for i in range(len(chunks))]
+    assert all(newlines == chunk.count(b"\n") for _, chunk, newlines in chunks)
 
 
 @settings(max_examples=300, deadline=None)
@@ -101,9 +102,8 @@ def test_line_spans_are_the_pieces_read_chunks_cuts(lines, tail, block, tmp_path
         spans = list(line_spans(open_binary(raw), block))
     with open(path, "rb") as raw:
         chunks = list(read_chunks(open_binary(raw), block))
-    assert [(first, data[offset:offset + length]) for first, offset, length, _ in spans] == chunks
-    assert [newlines for _, offset, length, newlines in spans] == \
-           [data[offset:offset + length].count(b"\n") for _, offset, length, _ in spans]
+    assert [(first, data[offset:offset + length], newlines) for first, offset, length, newlines in spans] == chunks
+    assert all(newlines == chunk.count(b"\n") for _, chunk, newlines in chunks)
 
 
 def test_a_pipe_is_sniffed_without_losing_its_first_bytes():
