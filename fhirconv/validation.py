@@ -89,7 +89,11 @@ def _dicts(items: Any) -> list[dict]:
 # expressions, which cost a generator object each when compiled.
 
 def _dicom_study_uids(study: dict) -> int:
-    return len([i for i in _dicts(study.get("identifier")) if primitive_value(i.get("system")) == "urn:dicom:uid"])
+    count = 0
+    for identifier in study.get("identifier") or ():
+        if isinstance(identifier, dict) and primitive_value(identifier.get("system")) == "urn:dicom:uid":
+            count += 1
+    return count
 
 
 def ist1_ok(study: dict) -> bool:
@@ -112,30 +116,31 @@ def ist45_number_of_instances_ok(number: Any, series: Any) -> bool:
     if number is None or not series:
         return True
     count = _count(number)
-    series = _dicts(series)
-    instances = _instances_in(series)
+    instances, counted, total = _series_totals(series)
     if instances and count != instances:                                      # ist-4
         return False
-    per_series = _series_counts(series)
-    if per_series and count != _total(per_series):                           # ist-5
+    if counted and count != total:                                            # ist-5
         return False
     return True
 
 
-def _instances_in(series: list[dict]) -> int:
+def _series_totals(series: Any) -> tuple[int, bool, int]:
+    """In one pass over the series: how many instance elements they hold, whether any gives its
+    numberOfInstances, and the sum of those (one that is not an unsignedInt counts 0)."""
+    instances = 0
+    counted = False
     total = 0
-    for one in series:
-        total += len(one.get("instance") or ())
-    return total
-
-
-def _series_counts(series: list[dict]) -> list[Any]:
-    return [s["numberOfInstances"] for s in series if s.get("numberOfInstances") is not None]
-
-
-def _total(counts: list[Any]) -> int:
-    """The sum of some numberOfInstances (one that is not an unsignedInt counts 0)."""
-    return sum([_count(n) or 0 for n in counts])
+    for one in series or ():
+        if not isinstance(one, dict):
+            continue
+        items = one.get("instance")
+        if items:
+            instances += len(items)
+        number = one.get("numberOfInstances")
+        if number is not None:
+            counted = True
+            total += _count(number) or 0
+    return instances, counted, total
 
 
 def ist6_series_count_ok(number: Any, instances: Any) -> bool:
@@ -162,7 +167,13 @@ def _codes_and_texts(concepts: Iterable[Any]) -> tuple[set[tuple[str, str]], set
 
 
 def _series_modalities(series: Any) -> list[Any]:
-    return [s.get("modality") for s in _dicts(series) if s.get("modality") is not None]
+    modalities = []
+    for one in series or ():
+        if isinstance(one, dict):
+            modality = one.get("modality")
+            if modality is not None:
+                modalities.append(modality)
+    return modalities
 
 
 def ist7_modality_ok(modality: Any, series: Any) -> bool:
@@ -213,14 +224,14 @@ def _ist3(study: dict) -> bool:
 
 def _ist4(study: dict) -> bool:
     number = study.get("numberOfInstances")
-    instances = _instances_in(_dicts(study.get("series")))
+    instances = _series_totals(study.get("series"))[0]
     return number is None or not instances or _count(number) == instances
 
 
 def _ist5(study: dict) -> bool:
     number = study.get("numberOfInstances")
-    per_series = _series_counts(_dicts(study.get("series")))
-    return number is None or not per_series or _count(number) == _total(per_series)
+    _, counted, total = _series_totals(study.get("series"))
+    return number is None or not counted or _count(number) == total
 
 
 def _ist6(study: dict) -> bool:

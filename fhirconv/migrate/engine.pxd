@@ -35,6 +35,7 @@ cdef class _Node:
 
 cdef class _Shape:
     cdef public tuple slots, copies, rules, nullable, required
+    cdef public dict template
 
 
 cdef class MigrationPlan:
@@ -57,6 +58,9 @@ cdef class MigrationPlan:
 
 @cython.locals(i=Py_ssize_t)
 cdef bint _same_keys(dict src, tuple keys)
+
+cdef tuple _INDEXES
+cdef str _item_path(str where, Py_ssize_t i)
 
 
 cdef tuple _split_shadows(object extensions, frozenset urls)
