@@ -20,6 +20,7 @@ lossless without each operation having to think about loss:
 
 from __future__ import annotations
 
+import sys
 import threading
 from typing import Any, Callable
 
@@ -53,8 +54,8 @@ class _Rule:
         self.row = row
         self.src_paths = row.to_paths if reverse else row.from_paths
         self.dst_paths = row.from_paths if reverse else row.to_paths
-        self.src_names = tuple(p.rsplit(".", 1)[1] for p in self.src_paths)
-        self.dst_names = tuple(p.rsplit(".", 1)[1] for p in self.dst_paths)
+        self.src_names = tuple(_element_name(p) for p in self.src_paths)
+        self.dst_names = tuple(_element_name(p) for p in self.dst_paths)
         self.forward, self.backward, self.repair = forward, backward, repair
         self.restore_codecs = restore_codecs      # per dst element: reads dst-version extensions
         self.keep_codecs = keep_codecs            # per src element: writes src-version extensions
@@ -302,7 +303,7 @@ class MigrationPlan:
                 node = nodes[parent] = _Node(parent, is_resource=parent == table.resource)
             src_paths, src_els = (row.to_paths, to_els) if reverse else (row.from_paths, from_els)
             dst_paths, dst_els = (row.from_paths, from_els) if reverse else (row.to_paths, to_els)
-            node.claimed.update(p.rsplit(".", 1)[1] for p in src_paths)
+            node.claimed.update(_element_name(p) for p in src_paths)
             spec = RuleSpec(params=row.params,
                             from_targets=tuple(e.targets for e in from_els),
                             to_targets=tuple(e.targets for e in to_els),
@@ -335,7 +336,7 @@ class MigrationPlan:
             node.shadow_urls = frozenset(c.url for rule in node.rules for c in rule.restore_codecs)
             typedef = dst_defs.types[parent]
             node.order = (("resourceType",) if node.is_resource else ()) + tuple(
-                name for element in typedef.elements for name in element.json_names())
+                sys.intern(name) for element in typedef.elements for name in element.json_names())
             node.rank = {name: place for place, name in enumerate(node.order)}
             node.required = tuple(e.name for e in typedef.elements if e.min >= 1 and not e.choice)
             if publish:
@@ -353,7 +354,7 @@ class MigrationPlan:
 
     def _compile_copy(self, node: _Node, src_path: str, dst_path: str, dst_el: ElementDef,
                       dst_defs: Definitions, src_el: ElementDef) -> None:
-        src_name, dst_name = src_path.rsplit(".", 1)[1], dst_path.rsplit(".", 1)[1]
+        src_name, dst_name = _element_name(src_path), _element_name(dst_path)
         type_code = dst_el.types[0]
         if src_name == "extension":
             return            # _run_node merges it with the cross-version extensions of the rules
@@ -520,6 +521,13 @@ class MigrationPlan:
             report.add("passthrough", path, f"{resource_type} has no mapping table for {self.source.label} -> "
                                             f"{self.target.label}: elements moved by name (see the issues below)")
         return self._run_node(root, resource, path, report)
+
+
+def _element_name(path: str) -> str:
+    """The last name of an element path, interned: the keys of every output node are then the very
+    objects the codecs' field tables hold (also interned), and a dict lookup of an identical key
+    compares pointers instead of characters."""
+    return sys.intern(path.rsplit(".", 1)[1])
 
 
 def _filters(from_el: ElementDef, to_el: ElementDef) -> bool:
