@@ -6,6 +6,8 @@
 cimport cython
 from fhirconv.tree cimport primitive_value
 
+cdef dict _COUNTS
+cdef object _UNKNOWN
 cpdef object _count(object value)
 
 @cython.locals(count=Py_ssize_t)

@@ -641,8 +641,10 @@ def migrate_resource(tree: dict, *, source: Definitions, target: Definitions,
                              f"(available: R4 <-> R6)", path=root_type)
     report = Report()
     result = plan.migrate_any(tree, root_type, report)
-    outcome = report.outcome(strict=strict, summary=f"{root_type} migrated from {source.label} to "
-                                                    f"{target.label}: every element copied as is")
+    # The summary is the outcome's one issue when there is no other: not worth building otherwise.
+    summary = None if report.has_issues else (f"{root_type} migrated from {source.label} to {target.label}: "
+                                              f"every element copied as is")
+    outcome = report.outcome(strict=strict, summary=summary)
     if strict and report.has_issues:
         count = len(outcome["issue"])
         error = MigrationError(f"strict migration refused: {count} element(s) would not be a plain copy "

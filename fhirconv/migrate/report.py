@@ -88,8 +88,9 @@ class Report:
         """``(action, expression)`` pairs, for tests and summaries."""
         return [(action, path) for _, _, action, paths, _ in self._issues for path in paths]
 
-    def outcome(self, *, strict: bool = False, summary: str) -> dict:
-        """The OperationOutcome (JSON form). ``summary`` is the one issue when there is nothing else."""
+    def outcome(self, *, strict: bool = False, summary: str | None) -> dict:
+        """The OperationOutcome (JSON form). ``summary`` is the one issue when there is nothing else
+        (so it may be None when there is something)."""
         if not self._issues:
             return {"resourceType": "OperationOutcome", "issue": [
                 {"severity": "information", "code": "informational", "diagnostics": summary}]}
