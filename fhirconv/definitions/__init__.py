@@ -10,6 +10,7 @@ plans from these definitions and cache them in :attr:`Definitions.plans`.
 from __future__ import annotations
 
 import json
+import sys
 import threading
 from dataclasses import dataclass, field
 from importlib import resources
@@ -58,10 +59,12 @@ class ElementDef:
         return self.max != "1" and self.max != "0"
 
     def json_names(self) -> dict[str, str]:
-        """JSON/XML name -> type code: ``{"valueQuantity": "Quantity", ...}`` or ``{"gender": "code"}``."""
+        """JSON/XML name -> type code: ``{"valueQuantity": "Quantity", ...}`` or ``{"gender": "code"}``.
+
+        The names are interned (see :func:`_element`)."""
         if not self.choice:
             return {self.name: self.types[0]}
-        return {self.name + code[0].upper() + code[1:]: code for code in self.types}
+        return {sys.intern(self.name + code[0].upper() + code[1:]): code for code in self.types}
 
 
 @dataclass(slots=True)
@@ -111,7 +114,7 @@ class Definitions:
         if spec is None:
             return None
         kind = spec["json"]
-        return "integer" if kind == "number" and type_code in INTEGER_TYPES else kind
+        return "integer" if kind == "number" and type_code in INTEGER_TYPES else sys.intern(kind)
 
     def is_resource(self, type_code: str) -> bool:
         """True for element types that hold a whole resource (``contained``, ``Bundle.entry.resource``)."""
@@ -125,8 +128,11 @@ class Definitions:
 def _element(spec: dict) -> ElementDef:
     binding = spec.get("binding")
     targets = spec.get("targets")
+    # Element names are interned: every plan built from them (codec fields, migration outputs)
+    # then holds the same string objects, and a dict lookup of an identical key compares
+    # pointers, not characters - the codecs and the engine look names up for every node.
     return ElementDef(
-        name=spec["name"], types=tuple(spec["types"]), min=spec.get("min", 0), max=spec.get("max", "1"),
+        name=sys.intern(spec["name"]), types=tuple(spec["types"]), min=spec.get("min", 0), max=spec.get("max", "1"),
         choice=spec.get("choice", False), attr=spec.get("attr", False),
         binding=tuple(binding) if binding else None, targets=tuple(targets) if targets else None)
 

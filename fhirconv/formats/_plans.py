@@ -73,10 +73,9 @@ def _compile_fields(defs: Definitions, type_name: str) -> dict[str, Field]:
         if element.max == "0":
             continue
         for name, code in element.json_names().items():
-            # Interned: the walks compare kinds with literals and meet these names as keys, and
-            # identical strings compare without reading their characters.
-            name, sub = sys.intern(name), _sub(defs, code)
-            fields[name] = (index, _kind(defs, element, code), sys.intern(sub), element.is_list, name,
+            # Names and JSON kinds come interned from the definitions; the companion is too, so
+            # that every key the walks look up is compared by pointer.
+            fields[name] = (index, _kind(defs, element, code), _sub(defs, code), element.is_list, name,
                             sys.intern("_" + name))
     fields["fhir_comments"] = (-1, COMMENTS, None, True, "fhir_comments", "_fhir_comments")
     return fields

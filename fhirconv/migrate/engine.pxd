@@ -34,7 +34,7 @@ cdef class _Node:
 
 
 cdef class _Shape:
-    cdef public tuple slots, copies, rules, nullable, required
+    cdef public tuple copies, rules, nullable, required
     cdef public dict template
 
 

@@ -222,12 +222,11 @@ class _Shape:
     walk would report on (an unknown key, an output outside the definition order) gets no shape.
     """
 
-    __slots__ = ("slots", "template", "copies", "rules", "nullable", "required")
+    __slots__ = ("template", "copies", "rules", "nullable", "required")
 
     def __init__(self, slots: tuple, copies: tuple, rules: tuple, nullable: tuple, required: tuple):
-        self.slots = slots            # every output key, in definition order
-        # The output starts as a copy of this (every slot None): copying a small dict is a memcpy,
-        # several times cheaper than dict.fromkeys, and it runs for every series and instance.
+        # Every output key, in definition order, each None: the output starts as a copy of this
+        # (a memcpy, several times cheaper than dict.fromkeys, for every series and instance).
         self.template = dict.fromkeys(slots)
         self.copies = copies          # (input key, output key, kind, child plan), in input order
         self.rules = rules            # the rules with input, in the order the generic walk runs them
@@ -336,7 +335,7 @@ class MigrationPlan:
             node.shadow_urls = frozenset(c.url for rule in node.rules for c in rule.restore_codecs)
             typedef = dst_defs.types[parent]
             node.order = (("resourceType",) if node.is_resource else ()) + tuple(
-                sys.intern(name) for element in typedef.elements for name in element.json_names())
+                name for element in typedef.elements for name in element.json_names())
             node.rank = {name: place for place, name in enumerate(node.order)}
             node.required = tuple(e.name for e in typedef.elements if e.min >= 1 and not e.choice)
             if publish:
@@ -524,9 +523,8 @@ class MigrationPlan:
 
 
 def _element_name(path: str) -> str:
-    """The last name of an element path, interned: the keys of every output node are then the very
-    objects the codecs' field tables hold (also interned), and a dict lookup of an identical key
-    compares pointers instead of characters."""
+    """The last name of an element path, interned like the definitions' own names (the table's
+    paths are its own strings): output keys are then the very objects the codecs look up."""
     return sys.intern(path.rsplit(".", 1)[1])
 
 
