@@ -1,13 +1,20 @@
 # cython: language_level=3, boundscheck=False, wraparound=False
-"""The tree -> JSON-form walk in C, for ``serialize_json`` (orjson then writes the bytes).
+"""The JSON codec's walks in C: tree -> JSON bytes (``JsonWriter``) and orjson's values -> tree
+(``JsonTreeBuilder``).
 
-Like ``_fastxml`` it takes the plain case only: a tree shaped as the definitions say. Anything
-else (an unknown key, a node of the wrong shape, a boolean that is not true/false) raises
-:class:`Fallback` and ``json.py`` runs the reference writer, which reports the error with its
-path. ``tests/test_fastxml.py`` proves both writers give the same bytes on every twin.
+Like ``_fastxml`` they take the plain case only: a tree or a document shaped as the definitions
+say. Anything else (an unknown key, a node of the wrong shape, a boolean that is not true/false)
+raises :class:`Fallback` and ``json.py`` runs the reference code, which reports the error with
+its path. ``tests/test_compiled_core.py`` proves both give what the reference code gives.
 """
 
 cdef int PRIMITIVE = 0, COMPLEX = 1, RESOURCE = 2, XHTML = 3, ATTRIBUTE = 4, COMMENTS = 5
+
+from cpython.bytes cimport PyBytes_FromStringAndSize
+from cpython.mem cimport PyMem_Free, PyMem_Realloc
+from cpython.unicode cimport PyUnicode_AsUTF8AndSize
+from libc.stdint cimport uint64_t
+from libc.string cimport memcpy, memset
 
 import re
 from orjson import dumps as _orjson_dumps
@@ -46,190 +53,428 @@ cdef class _TypeFields:
         return [self.resource(item) for item in <list>items]
 
 
-# Numbers already checked against the JSON grammar, text -> Fragment, shared by every writer of
-# one fragment factory (json.py passes the dict). Texts such as "1" recur in nearly every
-# resource. Bounded: once full, further numbers are checked and wrapped each time as before.
+# Number texts already checked against the JSON grammar, shared by every writer (json.py passes
+# the dict). Texts such as "1" recur in nearly every resource. Bounded: once full, further
+# numbers are checked each time.
 cdef Py_ssize_t NUMBER_CACHE_SIZE = 4096
 cdef Py_ssize_t NUMBER_CACHE_TEXT = 24  # longer texts are rare and would only fill the cache
 
+# What orjson writes for each byte of a string: 0 the byte itself, 1 a short escape, 2 \u00XX.
+cdef unsigned char ESCAPE[256]
+cdef int _b
+for _b in range(256):
+    ESCAPE[_b] = 2 if _b < 0x20 else 0
+for _b in (0x08, 0x09, 0x0A, 0x0C, 0x0D, 0x22, 0x5C):
+    ESCAPE[_b] = 1
+cdef const char* SHORT_ESCAPE = b"btn?fr"        # for 0x08..0x0D (0x0B has no short form)
+cdef const char* HEX = b"0123456789abcdef"
+# Eight bytes at a time: is any a control character, a quote or a backslash? (bit-twiddling
+# "has less than" and "has zero byte"; bytes of multi-byte UTF-8 are >= 0x80 and never match).
+cdef const uint64_t ONES = 0x0101010101010101ULL
+cdef const uint64_t HIGHS = 0x8080808080808080ULL
 
-cdef class JsonFormWriter(_TypeFields):
-    cdef object fragment, primitive_class, resource_types
-    cdef dict fragments
+
+cdef inline bint _special_in(uint64_t word) nogil:
+    cdef uint64_t quote = word ^ (ONES * 0x22), backslash = word ^ (ONES * 0x5C)
+    return ((((word - ONES * 0x20) & ~word) | ((quote - ONES) & ~quote) | ((backslash - ONES) & ~backslash)) & HIGHS) != 0
+
+
+cdef inline bint _needs_escape(const char* data, Py_ssize_t size) nogil:
+    cdef Py_ssize_t i = 0
+    cdef uint64_t word
+    while i + 8 <= size:
+        memcpy(&word, data + i, 8)
+        if _special_in(word):
+            return True
+        i += 8
+    while i < size:
+        if ESCAPE[<unsigned char>data[i]]:
+            return True
+        i += 1
+    return False
+
+
+cdef extern from "Python.h":
+    bint PyUnicode_IS_COMPACT_ASCII(object text)
+    void* PyUnicode_DATA(object text)
+    Py_ssize_t PyUnicode_GET_LENGTH(object text)
+
+
+cdef inline const char* _utf8(str text, Py_ssize_t* size) except NULL:
+    """The text's UTF-8 bytes: an ASCII str's own (nearly every FHIR string), else the UTF-8 copy
+    CPython keeps with the str."""
+    if PyUnicode_IS_COMPACT_ASCII(text):
+        size[0] = PyUnicode_GET_LENGTH(text)
+        return <const char*>PyUnicode_DATA(text)
+    return PyUnicode_AsUTF8AndSize(text, size)
+
+
+cdef class JsonWriter(_TypeFields):
+    """Tree -> FHIR JSON bytes in one walk, byte for byte what ``orjson.dumps`` writes for the
+    reference writer's JSON form (compact, or ``OPT_INDENT_2`` when ``pretty``).
+
+    Writing the bytes directly spares the JSON-form dicts (a new one for every node holding a
+    number) and the second walk orjson makes over them. Strings are copied as UTF-8 with
+    orjson's escapes; a number's text is written as it is, once it has passed the JSON grammar.
+    Anything unusual raises :class:`Fallback` (see the module docstring).
+    """
+
+    cdef object primitive_class, resource_types
+    cdef dict numbers
+    cdef bint pretty
     cdef int depth
+    cdef char* buffer
+    cdef Py_ssize_t length, capacity
 
-    def __init__(self, fields_for, fragment, primitive_class, resource_types, dict fields_cache=None,
-                 dict fragments=None):
+    def __cinit__(self):
+        self.buffer = NULL
+        self.length = self.capacity = 0
+
+    def __init__(self, fields_for, primitive_class, resource_types, dict fields_cache=None, dict numbers=None,
+                 bint pretty=True):
         self.fields_for = fields_for
-        self.fragment = fragment
         self.primitive_class = primitive_class
         self.resource_types = resource_types
         self.fields_cache = {} if fields_cache is None else fields_cache
-        self.fragments = {} if fragments is None else fragments
+        self.numbers = {} if numbers is None else numbers
+        self.pretty = pretty
+        self.depth = 0
 
-    def resource(self, node):
-        if type(node) is not dict:
-            raise Fallback()
-        rtype = (<dict>node).get("resourceType")
-        if rtype not in self.resource_types:
-            raise Fallback()
-        return self.complex(<dict>node, <str>rtype)
+    def __dealloc__(self):
+        PyMem_Free(self.buffer)
 
-    cdef object value(self, object text, str json_kind):
+    def write(self, tree):
+        """The resource's JSON bytes."""
+        self.length = 0
+        self.depth = 0
+        self.resource_at(tree, 0)
+        return PyBytes_FromStringAndSize(self.buffer, self.length)
+
+    # --- bytes ------------------------------------------------------------------------------------
+    cdef inline int reserve(self, Py_ssize_t more) except -1:
+        if self.length + more > self.capacity:
+            self.grow(more)
+        return 0
+
+    cdef int grow(self, Py_ssize_t more) except -1:
+        cdef Py_ssize_t capacity = max(self.length + more, 2 * self.capacity, 4096)
+        cdef char* grown = <char*>PyMem_Realloc(self.buffer, capacity)
+        if grown == NULL:
+            raise MemoryError()
+        self.buffer, self.capacity = grown, capacity
+        return 0
+
+    cdef inline int put(self, const char* data, Py_ssize_t size) except -1:
+        self.reserve(size)
+        memcpy(self.buffer + self.length, data, size)
+        self.length += size
+        return 0
+
+    cdef inline int byte(self, char c) except -1:
+        self.reserve(1)
+        self.buffer[self.length] = c
+        self.length += 1
+        return 0
+
+    cdef int text(self, str text) except -1:
+        """A str as a raw UTF-8 run (a number's text, a key)."""
+        cdef Py_ssize_t size
+        cdef const char* data = _utf8(text, &size)
+        return self.put(data, size)
+
+    cdef int string(self, str text) except -1:
+        """A JSON string: quoted, with orjson's escapes. A lone surrogate cannot be UTF-8: Fallback,
+        and orjson refuses it for the reference writer."""
+        cdef Py_ssize_t size
+        cdef const char* data
+        try:
+            data = _utf8(text, &size)
+        except UnicodeEncodeError:
+            raise Fallback()
+        self.reserve(size + 2)
+        self.buffer[self.length] = b'"'
+        self.length += 1
+        if _needs_escape(data, size):
+            self.escaped(data, size)
+        else:                                   # nearly every string: one copy
+            memcpy(self.buffer + self.length, data, size)
+            self.length += size
+        self.buffer[self.length] = b'"'         # reserved above (escaped() reserves its own)
+        self.length += 1
+        return 0
+
+    cdef int escaped(self, const char* data, Py_ssize_t size) except -1:
+        cdef Py_ssize_t i, start = 0
+        cdef unsigned char c
+        cdef char* out
+        for i in range(size):
+            c = <unsigned char>data[i]
+            if ESCAPE[c]:
+                self.put(data + start, i - start)
+                self.reserve(6)
+                out = self.buffer + self.length
+                out[0] = b'\\'
+                if ESCAPE[c] == 1:
+                    out[1] = c if c == 0x22 or c == 0x5C else SHORT_ESCAPE[c - 0x08]
+                    self.length += 2
+                else:
+                    out[1] = b'u'
+                    out[2] = b'0'
+                    out[3] = b'0'
+                    out[4] = HEX[c >> 4]
+                    out[5] = HEX[c & 15]
+                    self.length += 6
+                start = i + 1
+        self.put(data + start, size - start)
+        return self.reserve(1)
+
+    cdef inline char* separate(self, char* out, bint first, int level):
+        """Before an item of an object or array at ``level`` (the container's): the comma, and
+        in pretty output the new line and indent (``reserve`` made the room)."""
+        cdef int indent
+        if not first:
+            out[0] = b','
+            out += 1
+        if self.pretty:
+            indent = 2 * level + 2
+            out[0] = b'\n'
+            memset(out + 1, b' ', indent)
+            out += indent + 1
+        return out
+
+    cdef int item(self, bint first, int level) except -1:
+        self.reserve(2 * level + 4)
+        self.length = self.separate(self.buffer + self.length, first, level) - self.buffer
+        return 0
+
+    cdef int key(self, bint first, int level, str name) except -1:
+        cdef Py_ssize_t size
+        cdef const char* data = _utf8(name, &size)
+        cdef char* out
+        self.reserve(size + 2 * level + 8)
+        out = self.separate(self.buffer + self.length, first, level)
+        out[0] = b'"'
+        memcpy(out + 1, data, size)
+        out += size + 1
+        out[0] = b'"'
+        out[1] = b':'
+        out += 2
+        if self.pretty:
+            out[0] = b' '
+            out += 1
+        self.length = out - self.buffer
+        return 0
+
+    cdef int close(self, bint empty, int level, char bracket) except -1:
+        cdef char* out
+        self.reserve(2 * level + 2)
+        out = self.buffer + self.length
+        if self.pretty and not empty:
+            out[0] = b'\n'
+            memset(out + 1, b' ', 2 * level)
+            out += 2 * level + 1
+        out[0] = bracket
+        self.length = out + 1 - self.buffer
+        return 0
+
+    # --- the tree ---------------------------------------------------------------------------------
+    cdef int value(self, object text, str json_kind) except -1:
         if type(text) is not str:
             raise Fallback()
         if json_kind == "string":
-            return text
+            return self.string(<str>text)
         if json_kind == "number" or json_kind == "integer":
-            return self.number(<str>text)
+            if (<str>text) not in self.numbers:
+                # A caller's tree may hold any text: the reference writer reports it.
+                if not _JSON_NUMBER(text):
+                    raise Fallback()
+                if len(<str>text) <= NUMBER_CACHE_TEXT and len(self.numbers) < NUMBER_CACHE_SIZE:
+                    self.numbers[text] = True
+            return self.text(<str>text)
         if text == "true":
-            return True
+            return self.put(b"true", 4)
         if text == "false":
-            return False
+            return self.put(b"false", 5)
         raise Fallback()
 
-    cdef object number(self, str text):
-        """The number's Fragment; a text in the cache has already passed the grammar check."""
-        fragment = self.fragments.get(text)
-        if fragment is not None:
-            return fragment
-        if not _JSON_NUMBER(text):  # a caller's tree may hold any text: the reference writer reports it
-            raise Fallback()
-        fragment = self.fragment(text)
-        if len(text) <= NUMBER_CACHE_TEXT and len(self.fragments) < NUMBER_CACHE_SIZE:
-            self.fragments[text] = fragment
-        return fragment
-
-    cdef dict companion(self, object node):
-        cdef dict out = {}
-        comments = node.comments
-        if comments:
-            out["fhir_comments"] = comments
-        if node.id is not None:
-            out["id"] = node.id
-        extensions = node.extension
-        if extensions:
-            if type(extensions) is not list:
-                raise Fallback()
-            out["extension"] = [self.complex_checked(ext, "Extension") for ext in <list>extensions]
-        return out
-
-    cdef dict complex_checked(self, object node, str type_name):
+    cdef int element_checked(self, object node, str type_name, int level) except -1:
         if type(node) is not dict:
             raise Fallback()
-        return self.complex(<dict>node, type_name)
+        return self.element(<dict>node, type_name, level)
 
-    cdef dict complex(self, dict node, str type_name):
-        """The node's JSON form. A node none of whose values change (a Coding, a Reference: all
-        strings) is its own JSON form and is returned as is - ``serialize_json`` only hands the
-        result to orjson, which reads it - so a copy is made only from the first value that does."""
+    cdef int element(self, dict node, str type_name, int level) except -1:
         cdef dict fields = self.fields(type_name)
-        cdef dict out = None
         cdef tuple field
         cdef int kind
-        cdef Py_ssize_t done = 0
+        cdef bint first = True
         self.depth += 1
         if self.depth > MAX_DEPTH:  # a caller's endless tree would overflow the C stack
             raise Fallback()
+        self.byte(b'{')
         for key, value in node.items():
             found = fields.get(key)
-            companion = None
             if found is None:
-                if key != "resourceType":
+                if key != "resourceType" or type(value) is not str:
                     raise Fallback()
-                written = value
-            else:
-                field = <tuple>found
-                kind = field[1]
-                if kind == PRIMITIVE:
-                    if field[3]:
-                        written, companion = self.primitive_list(value, field[2])
-                    elif type(value) is str:
-                        written = self.value(value, field[2])
-                    elif type(value) is self.primitive_class:
-                        written = None if value.value is None else self.value(value.value, field[2])
-                        companion = self.companion(value)
-                    else:
-                        raise Fallback()
-                elif kind == COMPLEX:
-                    if field[3]:
-                        written = self.complex_list(value, field[2])
-                    else:
-                        written = self.complex_checked(value, field[2])
-                elif kind == RESOURCE:
-                    if field[3]:
-                        written = self.resource_list(value)
-                    else:
-                        written = self.resource(value)
-                elif kind == XHTML or kind == ATTRIBUTE:
-                    if type(value) is not str:
-                        raise Fallback()
-                    written = value
-                elif kind == COMMENTS:
-                    if type(value) is not list:
-                        raise Fallback()
-                    written = value
+                self.key(first, level, <str>key)
+                self.string(<str>value)
+                first = False
+                continue
+            field = <tuple>found
+            kind = field[1]
+            if kind == PRIMITIVE:
+                if field[3]:
+                    first = self.primitive_list(value, field, first, level)
+                    continue
+                if type(value) is str:
+                    self.key(first, level, <str>key)
+                    self.value(value, field[2])
+                elif type(value) is self.primitive_class:
+                    if value.value is not None:
+                        self.key(first, level, <str>key)
+                        self.value(value.value, field[2])
+                        first = False
+                    self.key(first, level, field[5])
+                    self.companion(value, level + 1)
                 else:
                     raise Fallback()
-            if out is None:
-                if written is value and companion is None:
-                    done += 1
-                    continue
-                out = _first_items(node, done)
-            if written is not None:
-                out[key] = written
-            if companion is not None:
-                out[field[5]] = companion
+            elif kind == COMPLEX:
+                self.key(first, level, <str>key)
+                if field[3]:
+                    self.elements(value, field[2], level + 1)
+                else:
+                    self.element_checked(value, field[2], level + 1)
+            elif kind == RESOURCE:
+                self.key(first, level, <str>key)
+                if field[3]:
+                    self.resources(value, level + 1)
+                else:
+                    self.resource_at(value, level + 1)
+            elif kind == XHTML or kind == ATTRIBUTE:
+                if type(value) is not str:
+                    raise Fallback()
+                self.key(first, level, <str>key)
+                self.string(<str>value)
+            elif kind == COMMENTS:
+                self.key(first, level, <str>key)
+                self.strings(value, level + 1)
+            else:
+                raise Fallback()
+            first = False
+        self.close(first, level, b'}')
         self.depth -= 1
-        return node if out is None else out
+        return 0
 
-    cdef list complex_list(self, object items, str type_name):
-        """The list's JSON form: the list itself when no item changes."""
-        cdef list out = None
-        cdef Py_ssize_t i = 0
+    cdef int resource_at(self, object node, int level) except -1:
+        if type(node) is not dict:
+            raise Fallback()
+        rtype = (<dict>node).get("resourceType")
+        if type(rtype) is not str or rtype not in self.resource_types:
+            raise Fallback()
+        return self.element(<dict>node, <str>rtype, level)
+
+    cdef int resources(self, object items, int level) except -1:
+        cdef bint first = True
         if type(items) is not list or not items:
             raise Fallback()
+        self.byte(b'[')
         for item in <list>items:
-            written = self.complex_checked(item, type_name)
-            if out is None and written is not item:
-                out = (<list>items)[:i]
-            if out is not None:
-                out.append(written)
-            i += 1
-        return <list>items if out is None else out
+            self.item(first, level)
+            self.resource_at(item, level + 1)
+            first = False
+        return self.close(False, level, b']')
 
-    cdef tuple primitive_list(self, object items, str json_kind):
-        """(values, companions) of a repeating primitive; the values are the list itself when
-        every item is a string that stays one. An array of nulls only says "no values" (R5
-        json.html#null), so values is None when no item has one."""
-        cdef list values = []
-        cdef list companions = None
-        cdef Py_ssize_t i = 0
-        cdef bint same = True
+    cdef int elements(self, object items, str type_name, int level) except -1:
+        cdef bint first = True
+        if type(items) is not list or not items:
+            raise Fallback()
+        self.byte(b'[')
+        for item in <list>items:
+            self.item(first, level)
+            self.element_checked(item, type_name, level + 1)
+            first = False
+        return self.close(False, level, b']')
+
+    cdef int strings(self, object items, int level) except -1:
+        """fhir_comments: a list of strings."""
+        cdef bint first = True
+        if type(items) is not list:
+            raise Fallback()
+        self.byte(b'[')
+        for item in <list>items:
+            if type(item) is not str:
+                raise Fallback()
+            self.item(first, level)
+            self.string(<str>item)
+            first = False
+        return self.close(first, level, b']')
+
+    cdef int companion(self, object node, int level) except -1:
+        """A primitive's ``_name`` object: its comments, id and extensions."""
+        cdef bint first = True
+        self.byte(b'{')
+        comments = node.comments
+        if comments:
+            self.key(first, level, "fhir_comments")
+            self.strings(comments, level + 1)
+            first = False
+        node_id = node.id
+        if node_id is not None:
+            if type(node_id) is not str:
+                raise Fallback()
+            self.key(first, level, "id")
+            self.string(<str>node_id)
+            first = False
+        extensions = node.extension
+        if extensions:
+            self.key(first, level, "extension")
+            self.elements(extensions, "Extension", level + 1)
+            first = False
+        return self.close(first, level, b'}')
+
+    cdef bint primitive_list(self, object items, tuple field, bint first, int level) except -1:
+        """A repeating primitive: its values (null where an item has none; left out when no item
+        has one, as an array of nulls says nothing, R5 json.html#null) and, when an item has an id
+        or extensions, its ``_name`` array. Returns the new ``first``."""
+        cdef bint companions = False, values = False, item_first
         if type(items) is not list or not items:
             raise Fallback()
         for item in <list>items:
             if type(item) is str:
-                written = self.value(item, json_kind)
-                same = same and written is item
-                values.append(written)
-                if companions is not None:
-                    companions.append(None)
+                values = True
             elif type(item) is self.primitive_class:
-                same = False
-                values.append(None if item.value is None else self.value(item.value, json_kind))
-                if companions is None:
-                    companions = [None] * i
-                companions.append(self.companion(item))
+                companions = True
+                values = values or item.value is not None
             else:
                 raise Fallback()
-            i += 1
-        if same:
-            return items, None
-        for value in values:
-            if value is not None:
-                return values, companions
-        return None, companions
+        if values:
+            self.key(first, level, field[4])
+            first = False
+            item_first = True
+            self.byte(b'[')
+            for item in <list>items:
+                self.item(item_first, level + 1)
+                item_first = False
+                text = item if type(item) is str else item.value
+                if text is None:
+                    self.put(b"null", 4)
+                else:
+                    self.value(text, field[2])
+            self.close(False, level + 1, b']')
+        if companions:
+            self.key(first, level, field[5])
+            first = False
+            item_first = True
+            self.byte(b'[')
+            for item in <list>items:
+                self.item(item_first, level + 1)
+                item_first = False
+                if type(item) is str:
+                    self.put(b"null", 4)
+                else:
+                    self.companion(item, level + 2)
+            self.close(False, level + 1, b']')
+        return first
 
 
 cdef dict _without_companions(dict obj, str resource_type, dict extras):
@@ -244,18 +489,6 @@ cdef dict _without_companions(dict obj, str resource_type, dict extras):
                     out[name] = extras[name]
         elif resource_type is None or key != "resourceType":
             out[key] = value
-    return out
-
-
-cdef dict _first_items(dict node, Py_ssize_t count):
-    """A new dict of the node's first ``count`` items."""
-    cdef dict out = {}
-    if count:
-        for key, value in node.items():
-            out[key] = value
-            count -= 1
-            if count == 0:
-                break
     return out
 
 

@@ -27,10 +27,10 @@ from . import _jsonpos
 from ._plans import (ATTRIBUTE, COMMENTS, COMPLEX, PRIMITIVE, RESOURCE, XHTML, fields_lookup, fields_of,
                      in_definition_order)
 
-try:  # the compiled tree -> JSON-form walk (built from _fastjson.pyx when a compiler is there)
-    from ._fastjson import Fallback, JsonFormWriter, JsonTreeBuilder
+try:  # the compiled walks (built from _fastjson.pyx when a compiler is there)
+    from ._fastjson import Fallback, JsonTreeBuilder, JsonWriter
 except ImportError:  # pragma: no cover - pure-Python installs use the reference code only
-    JsonFormWriter = JsonTreeBuilder = None
+    JsonWriter = JsonTreeBuilder = None
 
 __all__ = ["parse_json", "serialize_json", "tree_from_json_form", "tree_to_json_form"]
 
@@ -490,22 +490,20 @@ def _shown(value) -> str:
 use_compiled_writer = True
 
 
-# Checked number text -> orjson.Fragment, shared by every compiled writer (see _fastjson).
-_NUMBER_FRAGMENTS: dict = {}
+# Number texts the JSON grammar was checked on, shared by every compiled writer (see _fastjson).
+_NUMBER_TEXTS: dict = {}
 
 
 def serialize_json(tree: dict, defs: Definitions, *, pretty: bool = True) -> bytes:
     """Tree -> FHIR JSON bytes (UTF-8, keys in definition order)."""
-    form = None
-    if JsonFormWriter is not None and use_compiled_writer:
+    if JsonWriter is not None and use_compiled_writer:
+        fields_for, fields_cache = fields_lookup(defs)
         try:
-            fields_for, fields_cache = fields_lookup(defs)
-            form = JsonFormWriter(fields_for, orjson.Fragment, Primitive, defs.resource_types, fields_cache,
-                                  _NUMBER_FRAGMENTS).resource(tree)
+            return JsonWriter(fields_for, Primitive, defs.resource_types, fields_cache, _NUMBER_TEXTS,
+                              pretty).write(tree)
         except Fallback:
             pass  # something to report: the reference writer walks it again
-    if form is None:
-        form = _JsonFormWriter(defs, raw_numbers=True).resource(tree)
+    form = _JsonFormWriter(defs, raw_numbers=True).resource(tree)
     try:
         return orjson.dumps(form, option=orjson.OPT_INDENT_2 if pretty else 0)
     except orjson.JSONEncodeError as exc:
