@@ -98,6 +98,7 @@ cdef extern from "Python.h":
     bint PyUnicode_IS_COMPACT_ASCII(object text)
     void* PyUnicode_DATA(object text)
     Py_ssize_t PyUnicode_GET_LENGTH(object text)
+    Py_UCS4 PyUnicode_READ_CHAR(object text, Py_ssize_t index)
 
 
 cdef inline const char* _utf8(str text, Py_ssize_t* size) except NULL:
@@ -477,6 +478,15 @@ cdef class JsonWriter(_TypeFields):
         return first
 
 
+cdef bint _has_companions(dict obj):
+    """Whether any key starts with "_" (a primitive's id and extensions): most objects have none,
+    and then no primitive needs a second lookup for its companion."""
+    for key in obj:
+        if type(key) is str and PyUnicode_GET_LENGTH(key) and PyUnicode_READ_CHAR(key, 0) == 95:
+            return True
+    return False
+
+
 cdef dict _without_companions(dict obj, str resource_type, dict extras):
     """An in-place node rebuilt: resourceType first (for a resource), companion keys dropped, and a
     primitive that had only a companion put where that companion was."""
@@ -543,6 +553,7 @@ cdef class JsonTreeBuilder(_TypeFields):
         cdef int kind
         cdef Py_ssize_t index, last = -1, position = 0
         cdef bint unordered = False
+        cdef bint companions = _has_companions(obj)
         self.depth += 1
         if self.depth > self.max_depth:
             raise Fallback()
@@ -580,7 +591,7 @@ cdef class JsonTreeBuilder(_TypeFields):
                 index = field[0]
                 kind = field[1]
                 if kind == PRIMITIVE:
-                    companion = obj.get(field[5])
+                    companion = obj.get(field[5]) if companions else None
                     if field[3]:
                         built = self.primitive_list(value, companion, field[2])
                     elif companion is None:
