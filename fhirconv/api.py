@@ -13,7 +13,7 @@ from .errors import FhirConvError, FhirSyntaxError
 from .formats.json import parse_json, serialize_json, tree_from_json_form, tree_to_json_form
 from .formats.xml import parse_xml, serialize_xml
 from .fidelity import RoundTrip, roundtrip as _roundtrip
-from .migrate import migrate_resource
+from .migrate import Report, migrate_reported
 from .narrative import check_narrative
 from .validation import validate as _validate
 
@@ -129,13 +129,24 @@ def from_json_form(obj: dict, *, fhir_version: str = "R4") -> dict:
 class Migration:
     """The result of :func:`migrate`: the migrated resource and the report of what was done."""
 
-    __slots__ = ("tree", "outcome", "source", "target")
+    __slots__ = ("tree", "report", "strict", "source", "target", "_outcome")
 
-    def __init__(self, tree: dict, outcome: dict, source: Definitions, target: Definitions):
+    def __init__(self, tree: dict, report: Report, source: Definitions, target: Definitions,
+                 strict: bool = False):
         self.tree = tree          # the migrated element tree
-        self.outcome = outcome    # FHIR OperationOutcome (JSON-form dict)
+        self.report = report      # what was done, as the engine noted it (``outcome`` is its FHIR form)
+        self.strict = strict
         self.source = source
         self.target = target
+        self._outcome = None
+
+    @property
+    def outcome(self) -> dict:
+        """The FHIR OperationOutcome (JSON-form dict): built on first use, as most bulk records
+        never need it (their counts and first error come from ``report``)."""
+        if self._outcome is None:
+            self._outcome = self.report.outcome(strict=self.strict)
+        return self._outcome
 
     @property
     def resource(self) -> dict:
@@ -166,9 +177,9 @@ def migrate(data, *, source: str, target: str, strict: bool = False) -> Migratio
     for unreadable input and ``MigrationError`` (with ``.outcome``) when ``strict`` refuses.
     """
     source_defs, target_defs = _versions(source, target)
-    tree, outcome = migrate_resource(_tree_of(data, source_defs.label), source=source_defs, target=target_defs,
-                                     strict=strict)
-    return Migration(tree, outcome, source_defs, target_defs)
+    tree, report = migrate_reported(_tree_of(data, source_defs.label), source=source_defs, target=target_defs,
+                                    strict=strict)
+    return Migration(tree, report, source_defs, target_defs, strict)
 
 
 @functools.lru_cache(maxsize=64)

@@ -158,15 +158,15 @@ def _narrative_findings(work: Work, tree) -> list[dict]:
     return check_narrative(tree) if work.narrative != "keep" and isinstance(tree, dict) else []
 
 
-def _refused_narrative(work: Work, findings: list[dict], outcome: dict, rtype, rid) -> Done | None:
+def _refused_narrative(work: Work, findings: list[dict], outcome: dict | None, warnings: int, rtype,
+                       rid) -> Done | None:
     """With --narrative refuse: the rejection for a narrative that could run or load something."""
     if work.narrative != "refuse":
         return None
     for issue in findings:
         if issue["severity"] == "error":
             err = UnsafeInputError(issue["diagnostics"], path=issue["expression"][0])
-            return Done(None, outcome, reason=str(err), error=err, warnings=_warnings(outcome),
-                        resource_type=rtype, id=rid)
+            return Done(None, outcome, reason=str(err), error=err, warnings=warnings, resource_type=rtype, id=rid)
     return None
 
 
@@ -182,7 +182,7 @@ def _convert(work: Work, raw: bytes, to: str | None, pretty: bool) -> Done:
     rtype, rid = _id_of(tree)
     findings = _narrative_findings(work, tree)
     outcome = _with_issues(_CONVERTED, findings)
-    refused = _refused_narrative(work, findings, outcome, rtype, rid)
+    refused = _refused_narrative(work, findings, outcome, _warnings(outcome), rtype, rid)
     if refused is not None:
         return refused
     payload = converter.serialize(tree, format=to)
@@ -196,17 +196,19 @@ def _migrate(work: Work, raw: bytes, to: str | None, pretty: bool) -> Done:
     rtype, rid = _id_of(migration.tree)
     # The narrative is carried as is, so the output's narrative is the input's.
     findings = _narrative_findings(work, migration.tree)
-    outcome = _with_issues(migration.outcome, findings)
-    refused = _refused_narrative(work, findings, outcome, rtype, rid)
+    # The OperationOutcome only for a run that writes reports: the summary's counts and a reject's
+    # reason come from the engine's report without it.
+    outcome = _with_issues(migration.outcome, findings) if work.report else None
+    warnings = migration.report.warnings + _warnings({"issue": findings})
+    refused = _refused_narrative(work, findings, outcome, warnings, rtype, rid)
     if refused is not None:
         return refused
-    error = _first_error(migration.outcome)
+    error = migration.report.first_error()
     if error is not None and not work.keep_invalid:
         # Output that would not be valid in the target version is not written: the record goes to
         # the rejects with the report's first error as the reason.
-        expression = (error.get("expression") or [None])[0]
-        err = MigrationError(error.get("diagnostics") or "cannot be migrated", path=expression)
-        return Done(None, outcome, reason=str(err), error=err, warnings=_warnings(outcome),
-                    resource_type=rtype, id=rid)
+        expression, diagnostics = error
+        err = MigrationError(diagnostics or "cannot be migrated", path=expression)
+        return Done(None, outcome, reason=str(err), error=err, warnings=warnings, resource_type=rtype, id=rid)
     payload = migration.to_bytes(to, pretty=pretty)
-    return Done(payload, outcome, warnings=_warnings(outcome), resource_type=rtype, id=rid)
+    return Done(payload, outcome, warnings=warnings, resource_type=rtype, id=rid)

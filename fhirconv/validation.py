@@ -25,7 +25,7 @@ from .definitions import Definitions, ElementDef, TypeDef
 from .tree import Primitive, primitive_value
 
 __all__ = [
-    "validate", "check_invariants", "reference_type",
+    "validate", "check_invariants", "invariants", "reference_type",
     "ist3_number_of_series_ok", "ist45_number_of_instances_ok", "ist6_series_count_ok",
     "ist7_modality_ok", "distinct_series_modalities",
 ]
@@ -263,12 +263,17 @@ _IMAGINGSTUDY_R6: tuple[tuple[str, str, Callable[[dict], bool]], ...] = (
 _INVARIANTS = {("R6", "ImagingStudy"): _IMAGINGSTUDY_R6}
 
 
+def invariants(defs: Definitions, resource_type: str) -> tuple[tuple[str, str, Callable[[dict], bool]], ...]:
+    """The invariants checked in Python for a resource type of a version: ``(key, text, holds)``."""
+    return _INVARIANTS.get((defs.label, resource_type), ())
+
+
 def check_invariants(resource: dict, defs: Definitions, path: str | None = None,
                      skip: frozenset[str] = frozenset()) -> list[Issue]:
     """The failing invariants of one resource (not of resources nested in it), as error issues."""
     resource_type = resource.get("resourceType")
     issues = []
-    for key, human, holds in _INVARIANTS.get((defs.label, resource_type), ()):
+    for key, human, holds in invariants(defs, resource_type):
         if key not in skip and not holds(resource):
             issues.append(_issue("error", "invariant", path or resource_type, f"{key}: {human}"))
     return issues

@@ -13,7 +13,7 @@ from fhirconv.definitions import load
 from fhirconv.errors import MigrationError, StructureError
 from fhirconv.fidelity import compare, roundtrip
 from fhirconv.formats.json import parse_json
-from fhirconv.migrate import migrate_resource
+from fhirconv.migrate import migrate_reported, migrate_resource
 from fhirconv.tree import Primitive
 from fhirconv.validation import reference_type
 from migration_cases import CASES_DIR, load_cases, read_tree
@@ -188,3 +188,18 @@ def test_roundtrip_helper_reports_an_empty_diff_for_a_lossless_trip():
     edited = copy.deepcopy(trip.there)
     edited["description"] = "changed"
     assert compare(trip.there, edited)
+
+
+@pytest.mark.parametrize("case", load_cases(), ids=str)
+def test_the_report_answers_what_its_outcome_says(case):
+    # A bulk run without --report reads the first error and the warning count off the Report and
+    # never builds the OperationOutcome: both must say what the outcome says, on every golden case.
+    tree = read_tree(case.input, case.source)
+    result, outcome = migrate_resource(tree, source=case.source, target=case.target)
+    same, report = migrate_reported(tree, source=case.source, target=case.target)
+    assert same == result
+    assert report.outcome() == outcome
+    assert report.warnings == sum(1 for issue in outcome["issue"] if issue["severity"] == "warning")
+    errors = [(issue["expression"][0], issue["diagnostics"]) for issue in outcome["issue"]
+              if issue["severity"] == "error"]
+    assert report.first_error() == (errors[0] if errors else None)

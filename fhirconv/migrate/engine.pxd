@@ -40,7 +40,7 @@ cdef class _Shape:
 
 cdef class MigrationPlan:
     cdef public object source, target, _implicit_lock
-    cdef public dict nodes, roots, guaranteed, _implicit_roots
+    cdef public dict nodes, roots, checks, _implicit_roots
 
     cpdef migrate_any(self, object resource, str path, Report report)
 

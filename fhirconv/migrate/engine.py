@@ -27,7 +27,7 @@ from typing import Any, Callable
 from ..definitions import Definitions, ElementDef
 from ..errors import MigrationError
 from ..tree import primitive_value
-from ..validation import check_invariants, reference_type
+from ..validation import invariants, reference_type
 from .operations import Mapping, RuleSpec, ShapeError, Then
 from .repairs import COVERS, REPAIRS
 from .report import Report
@@ -35,7 +35,7 @@ from .table import MappingTableError, Row, Table, load_tables
 from .implicit import implicit_table
 from .xver import ExtensionCodec
 
-__all__ = ["migrate_resource", "compiled_plan", "MigrationPlan"]
+__all__ = ["migrate_resource", "migrate_reported", "compiled_plan", "MigrationPlan"]
 
 _PLAIN, _BACKBONE, _RESOURCE = 0, 1, 2
 
@@ -270,7 +270,9 @@ class MigrationPlan:
         self.source, self.target = source, target
         self.nodes: dict[str, _Node] = {}
         self.roots: dict[str, _Node] = {}
-        self.guaranteed: dict[str, frozenset[str]] = {}     # resource type -> invariants its repairs ensure
+        # resource type -> (the target's invariants its repairs do not ensure, all of them): checked on
+        # every output, all of them when invalid input stopped a rule (and so maybe a repair).
+        self.checks: dict[str, tuple[tuple, tuple]] = {}
         self._implicit_roots: dict[str, _Node] = {}
         self._implicit_lock = threading.Lock()
         for table in tables:
@@ -346,9 +348,11 @@ class MigrationPlan:
                     node.copies[src_name] = (dst_name, kind, nodes.get(child) or _missing(table, child))
         if publish:
             self.roots[table.resource] = nodes[table.resource]
-            if not reverse:
-                self.guaranteed[table.resource] = frozenset(
-                    key for row in table.rows if row.invariant for key in COVERS[row.invariant])
+            # The repairs run in the written direction only (the way back runs them inside Then).
+            guaranteed = set() if reverse else {key for row in table.rows if row.invariant
+                                                for key in COVERS[row.invariant]}
+            every = invariants(self.target, table.resource)
+            self.checks[table.resource] = (tuple(i for i in every if i[0] not in guaranteed), every)
         return nodes[table.resource]
 
     def _compile_copy(self, node: _Node, src_path: str, dst_path: str, dst_el: ElementDef,
@@ -380,10 +384,11 @@ class MigrationPlan:
             errors_before = report.has_errors
             out = self._run_node(root, resource, path, report)
             # What the repairs guarantee need not be checked again - unless invalid input stopped a rule.
-            skip = self.guaranteed.get(resource_type, frozenset()) if errors_before == report.has_errors else frozenset()
-            for issue in check_invariants(out, self.target, path, skip):
-                report.error("invariant", path, f"{issue['diagnostics']}: cannot be made valid in "
-                                                f"{self.target.label} without guessing")
+            remaining, every = self.checks[resource_type]
+            for key, human, holds in (remaining if errors_before == report.has_errors else every):
+                if not holds(out):
+                    report.error("invariant", path, f"{key}: {human}: cannot be made valid in "
+                                                    f"{self.target.label} without guessing")
             return out
         return self._pass_through(resource, resource_type, path, report)
 
@@ -630,23 +635,32 @@ def migrate_resource(tree: dict, *, source: Definitions, target: Definitions,
     Same version in and out: the tree is returned as is. A pair with no tables raises
     :class:`MigrationError`.
     """
+    result, report = migrate_reported(tree, source=source, target=target, strict=strict)
+    return result, report.outcome(strict=strict)
+
+
+def migrate_reported(tree: dict, *, source: Definitions, target: Definitions,
+                     strict: bool = False) -> tuple[dict, Report]:
+    """:func:`migrate_resource` with the :class:`Report` itself instead of its OperationOutcome,
+    for callers that need the outcome only now and then (a bulk run without ``--report``):
+    ``report.first_error()`` and ``report.warnings`` answer without building it."""
     root_type = tree.get("resourceType", "Resource") if isinstance(tree, dict) else "Resource"
     if source.label == target.label:
-        return tree, Report().outcome(summary=f"{root_type} is already {target.label}: nothing to migrate")
+        return tree, Report(f"{root_type} is already {target.label}: nothing to migrate")
     plan = compiled_plan(source, target)
     if not plan.roots:
         raise MigrationError(f"no mapping tables from {source.label} to {target.label} "
                              f"(available: R4 <-> R6)", path=root_type)
     report = Report()
     result = plan.migrate_any(tree, root_type, report)
-    # The summary is the outcome's one issue when there is no other: not worth building otherwise.
-    summary = None if report.has_issues else (f"{root_type} migrated from {source.label} to {target.label}: "
-                                              f"every element copied as is")
-    outcome = report.outcome(strict=strict, summary=summary)
-    if strict and report.has_issues:
+    if not report.has_issues:            # the summary is the outcome's one issue: not worth building otherwise
+        report.summary = (f"{root_type} migrated from {source.label} to {target.label}: "
+                          f"every element copied as is")
+    elif strict:
+        outcome = report.outcome(strict=True)
         count = len(outcome["issue"])
         error = MigrationError(f"strict migration refused: {count} element(s) would not be a plain copy "
                                f"(see the report)", path=root_type)
         error.outcome = outcome
         raise error
-    return result, outcome
+    return result, report

@@ -6,6 +6,7 @@ cdef class Report:
     cdef list _issues
     cdef dict _groups
     cdef Py_ssize_t _errors
+    cdef public object summary
 
     cpdef bint grouped(self, object group, str path)
     cpdef add(self, str action, str path, str diagnostics, object group=*)

@@ -47,12 +47,13 @@ class Report:
     of 2,000 instances gets one line per kind of change, not 2,000.
     """
 
-    __slots__ = ("_issues", "_groups", "_errors")
+    __slots__ = ("_issues", "_groups", "_errors", "summary")
 
-    def __init__(self) -> None:
+    def __init__(self, summary: str | None = None) -> None:
         self._issues: list[list] = []            # [severity, code, action, [expressions], diagnostics]
         self._groups: dict[tuple, list] = {}
         self._errors = 0                         # counted, not searched for: the engine asks per resource
+        self.summary = summary                   # the outcome's one issue when there is no other
 
     def grouped(self, group: object, path: str) -> bool:
         """Add ``path`` to the issue already made for ``group``; False when there is none yet.
@@ -88,12 +89,24 @@ class Report:
         """``(action, expression)`` pairs, for tests and summaries."""
         return [(action, path) for _, _, action, paths, _ in self._issues for path in paths]
 
-    def outcome(self, *, strict: bool = False, summary: str | None) -> dict:
-        """The OperationOutcome (JSON form). ``summary`` is the one issue when there is nothing else
-        (so it may be None when there is something)."""
+    @property
+    def warnings(self) -> int:
+        """How many issues are warnings (what a bulk run's summary counts)."""
+        return sum(1 for issue in self._issues if issue[0] == "warning")
+
+    def first_error(self) -> tuple[str, str] | None:
+        """``(expression, diagnostics)`` of the first error, or None."""
+        if self._errors:
+            for severity, _, _, paths, diagnostics in self._issues:
+                if severity == "error":
+                    return paths[0], diagnostics
+        return None
+
+    def outcome(self, *, strict: bool = False) -> dict:
+        """The OperationOutcome (JSON form): every issue, or the summary when there is none."""
         if not self._issues:
             return {"resourceType": "OperationOutcome", "issue": [
-                {"severity": "information", "code": "informational", "diagnostics": summary}]}
+                {"severity": "information", "code": "informational", "diagnostics": self.summary}]}
         issues = []
         for severity, code, action, paths, diagnostics in self._issues:
             issues.append({
