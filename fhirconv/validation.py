@@ -194,6 +194,8 @@ def _same_members(a: list, b: list) -> bool:
     """
     if not isinstance(a, list):
         return False
+    if a == b:
+        return True                     # the study lists its series' modalities in their order
     for item in a:
         if item not in b:
             return False
