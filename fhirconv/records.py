@@ -124,15 +124,8 @@ def tag_outcome(outcome: dict, *, source: str, line: int, resource_type: str | N
     return tagged
 
 
-def _first_error(outcome: dict) -> dict | None:
-    for issue in outcome.get("issue", ()):
-        if issue.get("severity") in ("error", "fatal"):
-            return issue
-    return None
-
-
-def _warnings(outcome: dict) -> int:
-    return sum(1 for issue in outcome.get("issue", ()) if issue.get("severity") == "warning")
+def _warnings(issues: list[dict]) -> int:
+    return sum(1 for issue in issues if issue.get("severity") == "warning")
 
 
 def process_record(work: Work, raw: bytes, to: str | None, *, pretty: bool) -> Done:
@@ -182,7 +175,7 @@ def _convert(work: Work, raw: bytes, to: str | None, pretty: bool) -> Done:
     rtype, rid = _id_of(tree)
     findings = _narrative_findings(work, tree)
     outcome = _with_issues(_CONVERTED, findings)
-    refused = _refused_narrative(work, findings, outcome, _warnings(outcome), rtype, rid)
+    refused = _refused_narrative(work, findings, outcome, _warnings(findings), rtype, rid)
     if refused is not None:
         return refused
     payload = converter.serialize(tree, format=to)
@@ -199,7 +192,7 @@ def _migrate(work: Work, raw: bytes, to: str | None, pretty: bool) -> Done:
     # The OperationOutcome only for a run that writes reports: the summary's counts and a reject's
     # reason come from the engine's report without it.
     outcome = _with_issues(migration.outcome, findings) if work.report else None
-    warnings = migration.report.warnings + _warnings({"issue": findings})
+    warnings = migration.report.warnings + _warnings(findings)
     refused = _refused_narrative(work, findings, outcome, warnings, rtype, rid)
     if refused is not None:
         return refused

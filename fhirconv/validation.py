@@ -270,13 +270,12 @@ def invariants(defs: Definitions, resource_type: str) -> tuple[tuple[str, str, C
     return _INVARIANTS.get((defs.label, resource_type), ())
 
 
-def check_invariants(resource: dict, defs: Definitions, path: str | None = None,
-                     skip: frozenset[str] = frozenset()) -> list[Issue]:
+def check_invariants(resource: dict, defs: Definitions, path: str | None = None) -> list[Issue]:
     """The failing invariants of one resource (not of resources nested in it), as error issues."""
     resource_type = resource.get("resourceType")
     issues = []
     for key, human, holds in invariants(defs, resource_type):
-        if key not in skip and not holds(resource):
+        if not holds(resource):
             issues.append(_issue("error", "invariant", path or resource_type, f"{key}: {human}"))
     return issues
 

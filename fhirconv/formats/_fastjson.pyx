@@ -433,11 +433,32 @@ cdef class JsonWriter(_TypeFields):
             first = False
         return self.close(first, level, b'}')
 
+    cdef int primitive_array(self, list items, str json_kind, int level, bint companions) except -1:
+        """One array of a repeating primitive, null where an item has nothing for it: the values,
+        or (``companions``) each item's ``_name`` object."""
+        cdef bint first = True
+        self.byte(b'[')
+        for item in items:
+            self.item(first, level)
+            first = False
+            if type(item) is str:
+                if companions:
+                    self.put(b"null", 4)
+                else:
+                    self.value(item, json_kind)
+            elif companions:
+                self.companion(item, level + 1)
+            elif item.value is None:
+                self.put(b"null", 4)
+            else:
+                self.value(item.value, json_kind)
+        return self.close(False, level, b']')
+
     cdef bint primitive_list(self, object items, tuple field, bint first, int level) except -1:
         """A repeating primitive: its values (null where an item has none; left out when no item
         has one, as an array of nulls says nothing, R5 json.html#null) and, when an item has an id
         or extensions, its ``_name`` array. Returns the new ``first``."""
-        cdef bint companions = False, values = False, item_first
+        cdef bint companions = False, values = False
         if type(items) is not list or not items:
             raise Fallback()
         for item in <list>items:
@@ -451,30 +472,11 @@ cdef class JsonWriter(_TypeFields):
         if values:
             self.key(first, level, field[4])
             first = False
-            item_first = True
-            self.byte(b'[')
-            for item in <list>items:
-                self.item(item_first, level + 1)
-                item_first = False
-                text = item if type(item) is str else item.value
-                if text is None:
-                    self.put(b"null", 4)
-                else:
-                    self.value(text, field[2])
-            self.close(False, level + 1, b']')
+            self.primitive_array(<list>items, field[2], level + 1, False)
         if companions:
             self.key(first, level, field[5])
             first = False
-            item_first = True
-            self.byte(b'[')
-            for item in <list>items:
-                self.item(item_first, level + 1)
-                item_first = False
-                if type(item) is str:
-                    self.put(b"null", 4)
-                else:
-                    self.companion(item, level + 2)
-            self.close(False, level + 1, b']')
+            self.primitive_array(<list>items, field[2], level + 1, True)
         return first
 
 
