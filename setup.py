@@ -51,7 +51,7 @@ def extensions():
          "fhirconv/migrate/report.py", "fhirconv/migrate/xver.py", "fhirconv/validation.py", "fhirconv/tree.py"],
         compiler_directives={**directives, "annotation_typing": False}, quiet=True)
     fast_xml = cythonize(
-        ["fhirconv/formats/_fastxml.pyx", "fhirconv/formats/_fastjson.pyx"], compiler_directives=directives,
+        ["fhirconv/formats/_fastxml.pyx", "fhirconv/formats/_fastjson.pyx", "fhirconv/formats/_jsonbytes.pyx"], compiler_directives=directives,
         quiet=True,
         include_path=lxml.get_include())
     for ext in fast_xml:

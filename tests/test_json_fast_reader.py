@@ -31,14 +31,17 @@ R4 = DEFS["R4"]
 
 
 def outcome(data, defs, *, fast: bool):
-    """parse_json's tree, or its error as (class, message, path, line, column)."""
+    """parse_json's tree, or its error as (class, message, path, line, column). ``fast``: the
+    orjson path is tried first (the bytes reader is switched off: test_json_bytes_reader.py
+    covers it); else the exact reader only."""
     json_codec.use_orjson_reader = fast
+    json_codec.use_bytes_reader = False
     try:
         return json_codec.parse_json(data, defs)
     except FhirConvError as err:
         return (type(err).__name__, err.message, err.path, err.line, err.column)
     finally:
-        json_codec.use_orjson_reader = True
+        json_codec.use_orjson_reader = json_codec.use_bytes_reader = True
 
 
 def fast_tree(data, defs):
