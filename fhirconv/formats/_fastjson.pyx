@@ -12,13 +12,12 @@ cdef int PRIMITIVE = 0, COMPLEX = 1, RESOURCE = 2, XHTML = 3, ATTRIBUTE = 4, COM
 
 from cpython.bytes cimport PyBytes_FromStringAndSize
 from cpython.mem cimport PyMem_Free, PyMem_Realloc
+from cpython.ref cimport PyObject, Py_INCREF, Py_XDECREF
 from cpython.unicode cimport PyUnicode_AsUTF8AndSize
 from libc.stdint cimport uint64_t
 from libc.string cimport memcpy, memset
 
-import re
 from orjson import dumps as _orjson_dumps
-_JSON_NUMBER = re.compile(r"-?(?:0|[1-9][0-9]*)(?:\.[0-9]+)?(?:[eE][+-]?[0-9]+)?").fullmatch
 
 
 class Fallback(Exception):
@@ -53,11 +52,90 @@ cdef class _TypeFields:
         return [self.resource(item) for item in <list>items]
 
 
-# Number texts already checked against the JSON grammar, shared by every writer (json.py passes
-# the dict). Texts such as "1" recur in nearly every resource. Bounded: once full, further
-# numbers are checked each time.
-cdef Py_ssize_t NUMBER_CACHE_SIZE = 4096
-cdef Py_ssize_t NUMBER_CACHE_TEXT = 24  # longer texts are rare and would only fill the cache
+# What a key means in a type, by pointer: a fixed table indexed by (the type's fields dict, the
+# key str) holds the field unpacked to C values, so a key met before costs two pointer compares
+# instead of a dict probe. Tree keys are the interned names the readers and the engine use, so
+# the same few hundred (type, key) pairs recur. Each slot owns references to its fields dict, key
+# and field tuple: no slot can match a freed object whose address was reused.
+cdef enum:
+    FIELD_SLOTS = 4096        # a power of two
+
+cdef enum:  # a primitive's JSON kind, from the field's "string" | "number" | "integer" | "boolean"
+    STRING_KIND, NUMBER_KIND, BOOLEAN_KIND
+
+cdef struct FieldSlot:
+    PyObject* fields          # owned; NULL while empty
+    PyObject* key             # owned
+    PyObject* field           # owned: (index, kind, sub, is_list, name, companion)
+    PyObject* sub             # borrowed from field
+    PyObject* companion       # borrowed from field: the "_name" key
+    int kind, json_kind
+    bint is_list
+
+cdef FieldSlot FIELDS[FIELD_SLOTS]
+
+
+cdef inline FieldSlot* _field(dict fields, object key) except? NULL:
+    """The field ``key`` names in the type whose fields are ``fields``; NULL if none."""
+    cdef size_t h = (<size_t><PyObject*>fields >> 4) * 0x9E3779B1u ^ (<size_t><PyObject*>key >> 4)
+    cdef FieldSlot* slot = &FIELDS[(h ^ (h >> 12)) & (FIELD_SLOTS - 1)]
+    if slot.fields == <PyObject*>fields and slot.key == <PyObject*>key:
+        return slot
+    found = fields.get(key)
+    if found is None:
+        return NULL
+    field = <tuple>found
+    json_kind = field[2] if field[1] == PRIMITIVE else None
+    Py_INCREF(fields)
+    Py_INCREF(key)
+    Py_INCREF(field)
+    Py_XDECREF(slot.fields)
+    Py_XDECREF(slot.key)
+    Py_XDECREF(slot.field)
+    slot.fields = <PyObject*>fields
+    slot.key = <PyObject*>key
+    slot.field = <PyObject*>field
+    slot.sub = <PyObject*>field[2]
+    slot.companion = <PyObject*>field[5]
+    slot.kind = field[1]
+    slot.is_list = field[3]
+    slot.json_kind = (STRING_KIND if json_kind == "string" else
+                      NUMBER_KIND if json_kind == "number" or json_kind == "integer" else BOOLEAN_KIND)
+    return slot
+
+
+cdef inline bint _digit(char c) noexcept nogil:
+    return c >= b'0' and c <= b'9'
+
+
+cdef bint _is_json_number(const char* p, Py_ssize_t size) noexcept nogil:
+    """Whether the text is a JSON number (a caller's tree may hold any text in a number)."""
+    cdef const char* end = p + size
+    if p < end and p[0] == b'-':
+        p += 1
+    if p < end and p[0] == b'0':
+        p += 1
+    elif p < end and _digit(p[0]):
+        while p < end and _digit(p[0]):
+            p += 1
+    else:
+        return False
+    if p < end and p[0] == b'.':
+        p += 1
+        if not (p < end and _digit(p[0])):
+            return False
+        while p < end and _digit(p[0]):
+            p += 1
+    if p < end and (p[0] == b'e' or p[0] == b'E'):
+        p += 1
+        if p < end and (p[0] == b'+' or p[0] == b'-'):
+            p += 1
+        if not (p < end and _digit(p[0])):
+            return False
+        while p < end and _digit(p[0]):
+            p += 1
+    return p == end
+
 
 # What orjson writes for each byte of a string: 0 the byte itself, 1 a short escape, 2 \u00XX.
 cdef unsigned char ESCAPE[256]
@@ -121,7 +199,6 @@ cdef class JsonWriter(_TypeFields):
     """
 
     cdef object primitive_class, resource_types
-    cdef dict numbers
     cdef bint pretty
     cdef int depth
     cdef char* buffer
@@ -131,13 +208,11 @@ cdef class JsonWriter(_TypeFields):
         self.buffer = NULL
         self.length = self.capacity = 0
 
-    def __init__(self, fields_for, primitive_class, resource_types, dict fields_cache=None, dict numbers=None,
-                 bint pretty=True):
+    def __init__(self, fields_for, primitive_class, resource_types, dict fields_cache=None, bint pretty=True):
         self.fields_for = fields_for
         self.primitive_class = primitive_class
         self.resource_types = resource_types
         self.fields_cache = {} if fields_cache is None else fields_cache
-        self.numbers = {} if numbers is None else numbers
         self.pretty = pretty
         self.depth = 0
 
@@ -279,19 +354,21 @@ cdef class JsonWriter(_TypeFields):
         return 0
 
     # --- the tree ---------------------------------------------------------------------------------
-    cdef int value(self, object text, str json_kind) except -1:
+    cdef int value(self, object text, int json_kind) except -1:
+        cdef Py_ssize_t size
+        cdef const char* data
         if type(text) is not str:
             raise Fallback()
-        if json_kind == "string":
+        if json_kind == STRING_KIND:
             return self.string(<str>text)
-        if json_kind == "number" or json_kind == "integer":
-            if (<str>text) not in self.numbers:
-                # A caller's tree may hold any text: the reference writer reports it.
-                if not _JSON_NUMBER(text):
-                    raise Fallback()
-                if len(<str>text) <= NUMBER_CACHE_TEXT and len(self.numbers) < NUMBER_CACHE_SIZE:
-                    self.numbers[text] = True
-            return self.text(<str>text)
+        if json_kind == NUMBER_KIND:
+            if not PyUnicode_IS_COMPACT_ASCII(text):
+                raise Fallback()
+            size = PyUnicode_GET_LENGTH(text)
+            data = <const char*>PyUnicode_DATA(text)
+            if not _is_json_number(data, size):
+                raise Fallback()  # a caller's tree may hold any text: the reference writer reports it
+            return self.put(data, size)
         if text == "true":
             return self.put(b"true", 4)
         if text == "false":
@@ -305,49 +382,51 @@ cdef class JsonWriter(_TypeFields):
 
     cdef int element(self, dict node, str type_name, int level) except -1:
         cdef dict fields = self.fields(type_name)
-        cdef tuple field
-        cdef int kind
+        cdef FieldSlot* slot
+        cdef int kind, json_kind
         cdef bint first = True
         self.depth += 1
         if self.depth > MAX_DEPTH:  # a caller's endless tree would overflow the C stack
             raise Fallback()
         self.byte(b'{')
         for key, value in node.items():
-            found = fields.get(key)
-            if found is None:
+            slot = _field(fields, key)
+            if slot == NULL:
                 if key != "resourceType" or type(value) is not str:
                     raise Fallback()
                 self.key(first, level, <str>key)
                 self.string(<str>value)
                 first = False
                 continue
-            field = <tuple>found
-            kind = field[1]
+            kind = slot.kind
             if kind == PRIMITIVE:
-                if field[3]:
-                    first = self.primitive_list(value, field, first, level)
+                if slot.is_list:
+                    first = self.primitive_list(value, slot, first, level)
                     continue
                 if type(value) is str:
                     self.key(first, level, <str>key)
-                    self.value(value, field[2])
+                    self.value(value, slot.json_kind)
                 elif type(value) is self.primitive_class:
+                    json_kind = slot.json_kind
+                    companion = <str>slot.companion
                     if value.value is not None:
                         self.key(first, level, <str>key)
-                        self.value(value.value, field[2])
+                        self.value(value.value, json_kind)
                         first = False
-                    self.key(first, level, field[5])
+                    self.key(first, level, companion)
                     self.companion(value, level + 1)
                 else:
                     raise Fallback()
             elif kind == COMPLEX:
                 self.key(first, level, <str>key)
-                if field[3]:
-                    self.elements(value, field[2], level + 1)
+                # the slot may be reused below this point: what it says is read first
+                if slot.is_list:
+                    self.elements(value, <str>slot.sub, level + 1)
                 else:
-                    self.element_checked(value, field[2], level + 1)
+                    self.element_checked(value, <str>slot.sub, level + 1)
             elif kind == RESOURCE:
                 self.key(first, level, <str>key)
-                if field[3]:
+                if slot.is_list:
                     self.resources(value, level + 1)
                 else:
                     self.resource_at(value, level + 1)
@@ -433,7 +512,7 @@ cdef class JsonWriter(_TypeFields):
             first = False
         return self.close(first, level, b'}')
 
-    cdef int primitive_array(self, list items, str json_kind, int level, bint companions) except -1:
+    cdef int primitive_array(self, list items, int json_kind, int level, bint companions) except -1:
         """One array of a repeating primitive, null where an item has nothing for it: the values,
         or (``companions``) each item's ``_name`` object."""
         cdef bint first = True
@@ -454,7 +533,7 @@ cdef class JsonWriter(_TypeFields):
                 self.value(item.value, json_kind)
         return self.close(False, level, b']')
 
-    cdef bint primitive_list(self, object items, tuple field, bint first, int level) except -1:
+    cdef bint primitive_list(self, object items, FieldSlot* slot, bint first, int level) except -1:
         """A repeating primitive: its values (null where an item has none; left out when no item
         has one, as an array of nulls says nothing, R5 json.html#null) and, when an item has an id
         or extensions, its ``_name`` array. Returns the new ``first``."""
@@ -469,14 +548,17 @@ cdef class JsonWriter(_TypeFields):
                 values = values or item.value is not None
             else:
                 raise Fallback()
+        # Copied out first: writing the items' extensions may reuse the slot.
+        cdef int json_kind = slot.json_kind
+        cdef str name = <str>(<tuple>slot.field)[4], companion = <str>slot.companion
         if values:
-            self.key(first, level, field[4])
+            self.key(first, level, name)
             first = False
-            self.primitive_array(<list>items, field[2], level + 1, False)
+            self.primitive_array(<list>items, json_kind, level + 1, False)
         if companions:
-            self.key(first, level, field[5])
+            self.key(first, level, companion)
             first = False
-            self.primitive_array(<list>items, field[2], level + 1, True)
+            self.primitive_array(<list>items, json_kind, level + 1, True)
         return first
 
 

@@ -520,17 +520,12 @@ def _shown(value) -> str:
 use_compiled_writer = True
 
 
-# Number texts the JSON grammar was checked on, shared by every compiled writer (see _fastjson).
-_NUMBER_TEXTS: dict = {}
-
-
 def serialize_json(tree: dict, defs: Definitions, *, pretty: bool = True) -> bytes:
     """Tree -> FHIR JSON bytes (UTF-8, keys in definition order)."""
     if JsonWriter is not None and use_compiled_writer:
         fields_for, fields_cache = fields_lookup(defs)
         try:
-            return JsonWriter(fields_for, Primitive, defs.resource_types, fields_cache, _NUMBER_TEXTS,
-                              pretty).write(tree)
+            return JsonWriter(fields_for, Primitive, defs.resource_types, fields_cache, pretty).write(tree)
         except Fallback:
             pass  # something to report: the reference writer walks it again
     form = _JsonFormWriter(defs, raw_numbers=True).resource(tree)
