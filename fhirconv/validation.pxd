@@ -25,3 +25,4 @@ cpdef bint ist6_series_count_ok(object number, object instances) except -1
 cpdef list _series_modalities(object series)
 cpdef bint ist7_modality_ok(object modality, object series) except -1
 cpdef bint _same_members(object a, object b) except -1
+cpdef list distinct_series_modalities(object series)

@@ -15,7 +15,8 @@ from __future__ import annotations
 
 from typing import Callable
 
-from .. import validation
+from ..validation import (distinct_series_modalities, ist3_number_of_series_ok, ist45_number_of_instances_ok,
+                          ist6_series_count_ok, ist7_modality_ok)
 
 __all__ = ["REPAIRS", "COVERS"]
 
@@ -24,30 +25,30 @@ Repair = Callable[[tuple, dict], tuple]
 
 def _number_of_series(values: tuple, study: dict) -> tuple:
     value = values[0]
-    if value is None or validation.ist3_number_of_series_ok(value, study.get("series")):
+    if value is None or ist3_number_of_series_ok(value, study.get("series")):
         return values
     return (None,)
 
 
 def _number_of_instances(values: tuple, study: dict) -> tuple:
     value = values[0]
-    if value is None or validation.ist45_number_of_instances_ok(value, study.get("series")):
+    if value is None or ist45_number_of_instances_ok(value, study.get("series")):
         return values
     return (None,)
 
 
 def _series_number_of_instances(values: tuple, series: dict) -> tuple:
     value = values[0]
-    if value is None or validation.ist6_series_count_ok(value, series.get("instance")):
+    if value is None or ist6_series_count_ok(value, series.get("instance")):
         return values
     return (None,)
 
 
 def _modality(values: tuple, study: dict) -> tuple:
     modality = values[0]
-    if modality is None or validation.ist7_modality_ok(modality, study.get("series")):
+    if modality is None or ist7_modality_ok(modality, study.get("series")):
         return values
-    return (validation.distinct_series_modalities(study.get("series")) or None,)
+    return (distinct_series_modalities(study.get("series")) or None,)
 
 
 REPAIRS: dict[str, Repair] = {
