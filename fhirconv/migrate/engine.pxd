@@ -10,7 +10,8 @@ cdef class _Rule:
     cdef public object row, repair, trigger, dst_name
     cdef public Mapping forward, backward
     cdef public tuple src_names, dst_names, src_paths, dst_paths, restore_codecs, keep_codecs, said_kept
-    cdef public tuple group_transformed, group_restored, groups_kept
+    cdef public object group_transformed, group_restored
+    cdef public tuple groups_kept
     cdef public str src_label, dst_label, said_transformed, said_restored
     cdef public bint reshapes, translate
 

@@ -20,6 +20,7 @@ lossless without each operation having to think about loss:
 
 from __future__ import annotations
 
+import itertools
 import sys
 import threading
 from typing import Any, Callable
@@ -38,6 +39,7 @@ from .xver import ExtensionCodec
 __all__ = ["migrate_resource", "migrate_reported", "compiled_plan", "MigrationPlan"]
 
 _PLAIN, _BACKBONE, _RESOURCE = 0, 1, 2
+_GROUP_KEYS = itertools.count()   # the report's group keys (see _Rule)
 
 
 class _Rule:
@@ -75,8 +77,9 @@ class _Rule:
         self.said_kept = tuple(f"{p} has no exact home in {dst_label}{why}: kept in extension {c.url}"
                                for p, c in zip(self.src_paths, keep_codecs))
         # The report's group keys: one issue per rule and action, whatever the number of places.
-        self.group_transformed, self.group_restored = ("transformed", self), ("restored", self)
-        self.groups_kept = tuple(("extension", self, i) for i in range(len(keep_codecs)))
+        # Plain ints, unique per plan: looked up for every place, and an int hashes for free.
+        self.group_transformed, self.group_restored = next(_GROUP_KEYS), next(_GROUP_KEYS)
+        self.groups_kept = tuple(next(_GROUP_KEYS) for _ in keep_codecs)
 
     def run(self, src: dict, out: dict, shadows: dict | None, added: list, report: Report, path: str) -> None:
         trigger = self.trigger
@@ -457,7 +460,9 @@ class MigrationPlan:
     def _finish(self, node: _Node, required: tuple, src: dict, out: dict, path: str, report: Report) -> None:
         """Reference targets and required elements checked, in this order; resourceType set."""
         for name, targets in node.target_checks:
-            self._check_targets(out.get(name), targets, f"{path}.{name}", src, report)
+            value = out.get(name)
+            if value is not None:
+                self._check_targets(value, targets, path, name, src, report)
         for name in required:
             if name not in out:
                 report.error("required", f"{path}.{name}",
@@ -498,14 +503,17 @@ class MigrationPlan:
                     ordered[key] = value
         return ordered
 
-    def _check_targets(self, value: Any, targets: tuple[str, ...], path: str, resource: dict,
+    def _check_targets(self, value: Any, targets: tuple[str, ...], path: str, name: str, resource: dict,
                        report: Report) -> None:
+        """The references in ``path.name`` point only at types the target allows (the path is
+        built only for a report: most nodes have nothing to say)."""
         for ref in value if isinstance(value, list) else [value]:
             if isinstance(ref, dict):
                 kind = reference_type(ref, resource)
                 if kind is not None and kind not in targets:
-                    report.error("structure", path, f"a reference to {kind} is not allowed here in "
-                                                    f"{self.target.label} (allowed: {', '.join(targets)}); kept as is")
+                    report.error("structure", f"{path}.{name}",
+                                 f"a reference to {kind} is not allowed here in {self.target.label} "
+                                 f"(allowed: {', '.join(targets)}); kept as is")
 
     # Resources without a table: migrated by an implicit table derived from the definitions.
     def _pass_through(self, resource: dict, resource_type: str, path: str, report: Report) -> dict:

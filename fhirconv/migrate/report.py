@@ -51,7 +51,7 @@ class Report:
 
     def __init__(self, summary: str | None = None) -> None:
         self._issues: list[list] = []            # [severity, code, action, [expressions], diagnostics]
-        self._groups: dict[tuple, list] = {}
+        self._groups: dict[object, list] = {}
         self._errors = 0                         # counted, not searched for: the engine asks per resource
         self.summary = summary                   # the outcome's one issue when there is no other
 
