@@ -18,6 +18,7 @@ raw text and reason when rejected: records read = written + rejected, always.
 
 from __future__ import annotations
 
+import gc
 import gzip
 import multiprocessing
 import shutil
@@ -108,6 +109,9 @@ def _init_worker(work: Work, in_child: bool) -> None:
     api.Converter(fhir_version=work.fhir_version)
     if work.target_version:
         api.Converter(fhir_version=work.target_version)
+    # Everything loaded so far (the definitions above all) lives until the process ends: frozen,
+    # the cyclic collector stops walking it in every full collection and again at exit.
+    gc.freeze()
 
 
 def _describe(label: str, line: int, done: Done, in_ndjson: bool) -> tuple[str, dict]:
