@@ -65,6 +65,7 @@ cdef struct Member:
     PyObject* field           # owned: the field tuple (index, kind, sub, is_list, name, companion)
     PyObject* name            # borrowed from field: the tree key
     PyObject* sub             # borrowed from field: a complex element's type name
+    PyObject* sub_fields      # owned: that type's fields, looked up on first use; NULL till then
     Py_ssize_t size
     int index, kind, json_kind
     bint is_list, companion   # companion: the key is "_name", the field is name's
@@ -73,12 +74,48 @@ cdef struct Member:
 cdef Member MEMBERS[KEY_SLOTS]
 
 
-cdef inline Member* _member(dict fields, const unsigned char* key, Py_ssize_t size, uint64_t h) except NULL:
-    """What ``key`` (hashed as ``h``) means in the type whose fields are ``fields``."""
-    cdef Member* slot = &MEMBERS[(h ^ (h >> 29) ^ (<uint64_t><size_t><PyObject*>fields >> 4)) & (KEY_SLOTS - 1)]
+cdef inline Member* _member(dict fields, const unsigned char* key, Py_ssize_t size) except NULL:
+    """What ``key`` means in the type whose fields are ``fields``."""
+    cdef uint64_t first = 0, last = 0, h
+    cdef Member* slot
+    # A hash of the key's first and last eight bytes, its size and the type: two loads, not a
+    # loop (the memcmp below decides; a collision only costs a lookup).
+    if size <= 8:
+        memcpy(&first, key, size)
+    else:
+        memcpy(&first, key, 8)
+        memcpy(&last, key + size - 8, 8)
+    h = (first * 0x9E3779B97F4A7C15ULL) ^ (last * 0xC2B2AE3D27D4EB4FULL) ^ <uint64_t>size
+    h ^= (<uint64_t><size_t><PyObject*>fields >> 4) * 0x165667B19E3779F9ULL
+    slot = &MEMBERS[(h ^ (h >> 32) ^ (h >> 17)) & (KEY_SLOTS - 1)]
     if slot.fields == <PyObject*>fields and slot.size == size and memcmp(slot.text, key, size) == 0:
         return slot
     return _resolve(slot, fields, key, size)
+
+
+cdef inline Py_ssize_t _key_size(Cursor* c) except -1:
+    """The size of the key whose first byte is at ``c.p``, scanned eight bytes at a time; the
+    cursor ends on its closing quote. An escape or a control character: Fallback."""
+    cdef const unsigned char* p = c.p
+    cdef uint64_t word, mask
+    cdef unsigned char b
+    while True:
+        if p + 8 <= c.end:
+            memcpy(&word, p, 8)
+            mask = _specials(word)
+            if mask == 0:
+                p += 8
+                continue
+            p += first_flagged_byte(mask)
+        b = p[0]
+        if b == c'"':
+            break
+        if b == c'\\' or b < 0x20:
+            raise Fallback()  # an escaped key, a control character, the end of the data
+        p += 1
+    size = p - c.p
+    c.p = p
+    return size
 
 
 cdef Member* _resolve(Member* slot, dict fields, const unsigned char* key, Py_ssize_t size) except NULL:
@@ -100,6 +137,8 @@ cdef Member* _resolve(Member* slot, dict fields, const unsigned char* key, Py_ss
     Py_INCREF(field)
     Py_XDECREF(slot.fields)
     Py_XDECREF(slot.field)
+    Py_XDECREF(slot.sub_fields)
+    slot.sub_fields = NULL
     slot.fields = <PyObject*>fields
     slot.field = <PyObject*>field
     slot.name = <PyObject*>field[4]
@@ -121,11 +160,32 @@ cdef const uint64_t ONES = 0x0101010101010101ULL
 cdef const uint64_t HIGHS = 0x8080808080808080ULL
 
 
-cdef inline bint _special_in(uint64_t word) noexcept nogil:
-    """Whether any of eight bytes is a control character, a quote or a backslash (no false
-    positives below the first such byte: a borrow only starts at one)."""
+cdef inline uint64_t _specials(uint64_t word) noexcept nogil:
+    """The high bit of each of eight bytes that is a control character, a quote or a backslash.
+    Exact up to the first such byte in memory order on a little-endian machine (a borrow only
+    starts at one and runs towards later bytes); later bits may be false positives."""
     cdef uint64_t quote = word ^ (ONES * 0x22), backslash = word ^ (ONES * 0x5C)
-    return ((((word - ONES * 0x20) & ~word) | ((quote - ONES) & ~quote) | ((backslash - ONES) & ~backslash)) & HIGHS) != 0
+    return (((word - ONES * 0x20) & ~word) | ((quote - ONES) & ~quote) | ((backslash - ONES) & ~backslash)) & HIGHS
+
+
+cdef inline bint _special_in(uint64_t word) noexcept nogil:
+    return _specials(word) != 0
+
+
+cdef extern from *:
+    """
+    /* How many bytes of a word to skip before its first flagged byte: exact on a little-endian
+       machine with GCC or Clang; elsewhere 0, and the caller checks the word byte by byte. */
+    static inline int fhirconv_first_flagged_byte(unsigned long long mask) {
+    #if (defined(__GNUC__) || defined(__clang__)) && defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
+        return __builtin_ctzll(mask) >> 3;
+    #else
+        (void)mask;
+        return 0;
+    #endif
+    }
+    """
+    int first_flagged_byte "fhirconv_first_flagged_byte" (uint64_t mask) noexcept nogil
 
 
 cdef inline int _hex(unsigned char c) noexcept nogil:
@@ -430,15 +490,15 @@ cdef class JsonBytesReader:
             raise Fallback()  # nothing but resourceType, or bad syntax
         c.p += 1
         _blank(c)
-        return self.members(c, resource_type, {"resourceType": resource_type})
+        return self.members(c, self.fields(resource_type), {"resourceType": resource_type})
 
-    cdef dict members(self, Cursor* c, str type_name, dict out):
-        """An object's members, from the first key to past the closing ``}``, into ``out``."""
-        cdef dict fields = self.fields(type_name)
+    cdef dict members(self, Cursor* c, dict fields, dict out):
+        """An object's members, from the first key to past the closing ``}``, into ``out``
+        (``fields``: those of the object's type)."""
         cdef Member* member
         cdef const unsigned char* key
-        cdef unsigned char b
-        cdef uint64_t h, values = 0, companions = 0, bit
+        cdef Py_ssize_t key_size
+        cdef uint64_t values = 0, companions = 0, bit
         cdef int index, last = -1, holes = 0
         cdef bint is_list, nulls, unordered = False
         c.depth += 1
@@ -447,19 +507,12 @@ cdef class JsonBytesReader:
         while True:
             if c.p[0] != c'"':
                 raise Fallback()
-            key = c.p + 1
-            c.p = key
-            h = 14695981039346656037ULL
-            b = key[0]
-            while b != c'"':
-                if b == c'\\' or b < 0x20:
-                    raise Fallback()  # an escaped key, a control character, the end of the data
-                h = (h ^ b) * 1099511628211ULL
-                c.p += 1
-                b = c.p[0]
-            if c.p - key > KEY_LONGEST:
+            c.p += 1
+            key = c.p
+            key_size = _key_size(c)
+            if key_size > KEY_LONGEST:
                 raise Fallback()
-            member = _member(fields, key, c.p - key, h)
+            member = _member(fields, key, key_size)
             c.p += 1
             # Copied out: reading the value may reuse the slot for another (type, key).
             index = member.index
@@ -531,14 +584,19 @@ cdef class JsonBytesReader:
                 return self.primitive_list(c, member.json_kind)
             return _primitive(c, member.json_kind)
         if kind == COMPLEX:
-            type_name = <str>member.sub
+            if member.sub_fields == NULL:
+                fields = self.fields(<str>member.sub)
+                Py_INCREF(fields)
+                member.sub_fields = <PyObject*>fields
+            else:
+                fields = <dict>member.sub_fields   # a reference of our own: the slot may be reused below
             if member.is_list:
-                return self.complex_list(c, type_name)
+                return self.complex_list(c, fields)
             if c.p[0] != c'{':
                 raise Fallback()
             c.p += 1
             _blank(c)
-            return self.members(c, type_name, {})
+            return self.members(c, fields, {})
         if kind == ATTRIBUTE or kind == XHTML:
             if c.p[0] != c'"':
                 raise Fallback()
@@ -594,7 +652,7 @@ cdef class JsonBytesReader:
                 if extensions is not None:
                     raise Fallback()
                 _expect(c, c':')
-                extensions = self.complex_list(c, "Extension")
+                extensions = self.complex_list(c, self.fields("Extension"))
             else:
                 raise Fallback()  # empty, a duplicate, fhir_comments or anything else
             if not _more(c, c'}'):
@@ -635,7 +693,7 @@ cdef class JsonBytesReader:
                 items.append(node)
         return items
 
-    cdef list complex_list(self, Cursor* c, str type_name):
+    cdef list complex_list(self, Cursor* c, dict fields):
         cdef list items = []
         if c.p[0] != c'[':
             raise Fallback()
@@ -646,7 +704,7 @@ cdef class JsonBytesReader:
                 raise Fallback()  # not an object, or an empty array
             c.p += 1
             _blank(c)
-            items.append(self.members(c, type_name, {}))
+            items.append(self.members(c, fields, {}))
             if not _more(c, c']'):
                 return items
 
