@@ -25,12 +25,16 @@ FORMATS = ("json", "xml")
 
 def sniff_format(data: bytes | str) -> str:
     """``"json"`` or ``"xml"`` from the first significant character (after a BOM and whitespace)."""
+    first = data[:1]                    # the usual record starts at once: no copy of its head
+    if first == b"{" or first == "{":
+        return "json"
+    if first == b"<" or first == "<":
+        return "xml"
     head = data[:4096]
-    if isinstance(head, bytes):
-        head = head.lstrip(b"\xef\xbb\xbf \t\r\n")[:1]
-        first = head.decode("latin-1")
-    else:
+    if isinstance(head, str):
         first = head.lstrip("\ufeff \t\r\n")[:1]
+    else:                               # bytes, or a bytearray or memoryview as a client hands them over
+        first = bytes(head).lstrip(b"\xef\xbb\xbf \t\r\n")[:1].decode("latin-1")
     if first in ("{", "["):
         return "json"
     if first == "<":

@@ -82,6 +82,29 @@ def test_sniffing_a_utf16_document_is_a_syntax_error_too():
         assert (caught.value.line, caught.value.column) == (1, 1)
 
 
+@pytest.mark.parametrize("data, expected", [
+    (b'{"resourceType":"Patient"}', "json"),
+    (b'<Patient xmlns="http://hl7.org/fhir"/>', "xml"),
+    (b'[{}]', "json"),
+    (b'\xef\xbb\xbf \r\n\t<Patient/>', "xml"),
+    ('\ufeff\n {"resourceType":"Patient"}', "json"),
+    ('<Patient/>', "xml"),
+    (bytearray(b' {}'), "json"),
+    (memoryview(b'\n<Patient/>'), "xml"),
+    (b' ' * 4096 + b'{}', "empty"),
+    (b'', "empty"),
+    (b'Patient', "unknown"),
+])
+def test_the_format_is_sniffed_from_the_first_significant_character(data, expected):
+    """Whatever form the bytes come in (a bytearray or memoryview too), and only within the first
+    4096 characters."""
+    if expected in ("json", "xml"):
+        assert fhirconv.sniff_format(data) == expected
+    else:
+        with pytest.raises(fhirconv.FhirSyntaxError, match="empty input" if expected == "empty" else "cannot tell"):
+            fhirconv.sniff_format(data)
+
+
 # -- the narrative: kept byte-exact, reported ----------------------------------------------
 
 @pytest.mark.parametrize("name", sorted(c for c in CASES if "narrative" in CASES[c]))
