@@ -3,9 +3,9 @@
 The codecs and the migration engine are plain Python and work as they are; when a C compiler
 is available, Cython compiles them (same source, roughly 1.4x faster for the codecs, 1.7x for
 the engine) and builds ``_fastxml``, which reads libxml2's nodes through lxml's C API (several
-times faster XML reading), and ``_fastjson``, the JSON codec's typed walks (tree -> JSON bytes,
-orjson's values -> tree). If anything here fails, the install still succeeds with the pure-Python
-codecs.
+times faster XML reading), ``_fastjson``, the JSON codec's typed walks (tree -> JSON bytes,
+orjson's values -> tree), and ``_jsonbytes``, the reader that parses JSON bytes straight into the
+tree. If anything here fails, the install still succeeds with the pure-Python codecs.
 """
 
 import os

@@ -1,15 +1,18 @@
 """FHIR JSON <-> element tree.
 
-Reading: the standard library's C scanner with ``parse_int``/``parse_float`` hooks, so every
-number reaches the tree as the exact text that was written (``1.00``, ``1E-22``, a 19-digit
-integer) and never passes through a float; duplicate keys, ``NaN``/``Infinity`` and lone
-surrogates are refused. The tree is then built by one walk driven by per-type fields
-(``_plans``): ``name``/``_name`` pairs become one primitive node, null-padded arrays line up,
-children land in definition order.
+Reading (the exact reader, the reference): the standard library's C scanner with
+``parse_int``/``parse_float`` hooks, so every number reaches the tree as the exact text that was
+written (``1.00``, ``1E-22``, a 19-digit integer) and never passes through a float; duplicate
+keys, ``NaN``/``Infinity`` and lone surrogates are refused. The tree is then built by one walk
+driven by per-type fields (``_plans``): ``name``/``_name`` pairs become one primitive node,
+null-padded arrays line up, children land in definition order. With the compiled core, two fast
+paths come first and step aside for anything they cannot prove they read the same way: the bytes
+reader (``_jsonbytes``) and orjson checked by a byte-for-byte round trip (see ``parse_json``).
 
-Writing: the tree becomes JSON-form Python data in one walk (numbers as ``orjson.Fragment``
-so their text is copied verbatim, booleans as JSON literals because the definition says so)
-and orjson writes the bytes.
+Writing (the reference): the tree becomes JSON-form Python data in one walk (numbers as
+``orjson.Fragment`` so their text is copied verbatim, booleans as JSON literals because the
+definition says so) and orjson writes the bytes. The compiled writer (``_fastjson.JsonWriter``)
+writes the same bytes itself.
 """
 
 from __future__ import annotations
