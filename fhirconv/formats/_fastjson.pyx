@@ -17,6 +17,8 @@ from cpython.unicode cimport PyUnicode_AsUTF8AndSize
 from libc.stdint cimport uint64_t
 from libc.string cimport memcpy, memset
 
+from fhirconv.formats._wordscan cimport specials
+
 from orjson import dumps as _orjson_dumps
 
 
@@ -146,23 +148,13 @@ for _b in (0x08, 0x09, 0x0A, 0x0C, 0x0D, 0x22, 0x5C):
     ESCAPE[_b] = 1
 cdef const char* SHORT_ESCAPE = b"btn?fr"        # for 0x08..0x0D (0x0B has no short form)
 cdef const char* HEX = b"0123456789abcdef"
-# Eight bytes at a time: is any a control character, a quote or a backslash? (bit-twiddling
-# "has less than" and "has zero byte"; bytes of multi-byte UTF-8 are >= 0x80 and never match).
-cdef const uint64_t ONES = 0x0101010101010101ULL
-cdef const uint64_t HIGHS = 0x8080808080808080ULL
-
-
-cdef inline bint _special_in(uint64_t word) nogil:
-    cdef uint64_t quote = word ^ (ONES * 0x22), backslash = word ^ (ONES * 0x5C)
-    return ((((word - ONES * 0x20) & ~word) | ((quote - ONES) & ~quote) | ((backslash - ONES) & ~backslash)) & HIGHS) != 0
-
 
 cdef inline bint _needs_escape(const char* data, Py_ssize_t size) nogil:
     cdef Py_ssize_t i = 0
     cdef uint64_t word
     while i + 8 <= size:
         memcpy(&word, data + i, 8)
-        if _special_in(word):
+        if specials(word):
             return True
         i += 8
     while i < size:

@@ -24,6 +24,8 @@ from cpython.mem cimport PyMem_Free, PyMem_Realloc
 from libc.stdint cimport uint64_t
 from libc.string cimport memcmp, memcpy
 
+from fhirconv.formats._wordscan cimport first_flagged_byte, specials
+
 from ._fastjson import Fallback
 
 cdef extern from "Python.h":
@@ -102,7 +104,7 @@ cdef inline Py_ssize_t _key_size(Cursor* c) except -1:
     while True:
         if p + 8 <= c.end:
             memcpy(&word, p, 8)
-            mask = _specials(word)
+            mask = specials(word)
             if mask == 0:
                 p += 8
                 continue
@@ -156,36 +158,7 @@ cdef Member* _resolve(Member* slot, dict fields, const unsigned char* key, Py_ss
 
 # -- strings ------------------------------------------------------------------------------------
 
-cdef const uint64_t ONES = 0x0101010101010101ULL
 cdef const uint64_t HIGHS = 0x8080808080808080ULL
-
-
-cdef inline uint64_t _specials(uint64_t word) noexcept nogil:
-    """The high bit of each of eight bytes that is a control character, a quote or a backslash.
-    Exact up to the first such byte in memory order on a little-endian machine (a borrow only
-    starts at one and runs towards later bytes); later bits may be false positives."""
-    cdef uint64_t quote = word ^ (ONES * 0x22), backslash = word ^ (ONES * 0x5C)
-    return (((word - ONES * 0x20) & ~word) | ((quote - ONES) & ~quote) | ((backslash - ONES) & ~backslash)) & HIGHS
-
-
-cdef inline bint _special_in(uint64_t word) noexcept nogil:
-    return _specials(word) != 0
-
-
-cdef extern from *:
-    """
-    /* How many bytes of a word to skip before its first flagged byte: exact on a little-endian
-       machine with GCC or Clang; elsewhere 0, and the caller checks the word byte by byte. */
-    static inline int fhirconv_first_flagged_byte(unsigned long long mask) {
-    #if (defined(__GNUC__) || defined(__clang__)) && defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
-        return __builtin_ctzll(mask) >> 3;
-    #else
-        (void)mask;
-        return 0;
-    #endif
-    }
-    """
-    int first_flagged_byte "fhirconv_first_flagged_byte" (uint64_t mask) noexcept nogil
 
 
 cdef inline int _hex(unsigned char c) noexcept nogil:
@@ -230,7 +203,7 @@ cdef str _string(Cursor* c):
     cdef unsigned char b
     while p + 8 <= c.end:
         memcpy(&word, p, 8)
-        if _special_in(word):
+        if specials(word):
             break
         high |= word
         p += 8

@@ -77,7 +77,7 @@ class _Rule:
         self.said_kept = tuple(f"{p} has no exact home in {dst_label}{why}: kept in extension {c.url}"
                                for p, c in zip(self.src_paths, keep_codecs))
         # The report's group keys: one issue per rule and action, whatever the number of places.
-        # Plain ints, unique per plan: looked up for every place, and an int hashes for free.
+        # Plain ints, unique in the process: looked up for every place, and an int hashes for free.
         self.group_transformed, self.group_restored = next(_GROUP_KEYS), next(_GROUP_KEYS)
         self.groups_kept = tuple(next(_GROUP_KEYS) for _ in keep_codecs)
 
