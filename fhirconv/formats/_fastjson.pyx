@@ -88,12 +88,14 @@ cdef inline FieldSlot* _field(dict fields, object key) except? NULL:
         return NULL
     field = <tuple>found
     json_kind = field[2] if field[1] == PRIMITIVE else None
+    # The slot is filled whole before the old references are let go: freeing them (a str
+    # subclass key, say) cannot run Python code that sees a half-written slot.
+    cdef PyObject* old_fields = slot.fields
+    cdef PyObject* old_key = slot.key
+    cdef PyObject* old_field = slot.field
     Py_INCREF(fields)
     Py_INCREF(key)
     Py_INCREF(field)
-    Py_XDECREF(slot.fields)
-    Py_XDECREF(slot.key)
-    Py_XDECREF(slot.field)
     slot.fields = <PyObject*>fields
     slot.key = <PyObject*>key
     slot.field = <PyObject*>field
@@ -103,6 +105,9 @@ cdef inline FieldSlot* _field(dict fields, object key) except? NULL:
     slot.is_list = field[3]
     slot.json_kind = (STRING_KIND if json_kind == "string" else
                       NUMBER_KIND if json_kind == "number" or json_kind == "integer" else BOOLEAN_KIND)
+    Py_XDECREF(old_fields)
+    Py_XDECREF(old_key)
+    Py_XDECREF(old_field)
     return slot
 
 

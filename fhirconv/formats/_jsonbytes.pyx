@@ -135,11 +135,13 @@ cdef Member* _resolve(Member* slot, dict fields, const unsigned char* key, Py_ss
     if field[0] < 0 or field[0] >= MASK_BITS:
         raise Fallback()  # fhir_comments (-1), or a type larger than any FHIR has
     json_kind = field[2] if field[1] == PRIMITIVE else None
+    # The slot is filled whole before the old references are let go: freeing them cannot run
+    # Python code that sees (or another thread that takes) a half-written slot.
+    cdef PyObject* old_fields = slot.fields
+    cdef PyObject* old_field = slot.field
+    cdef PyObject* old_sub_fields = slot.sub_fields
     Py_INCREF(fields)
     Py_INCREF(field)
-    Py_XDECREF(slot.fields)
-    Py_XDECREF(slot.field)
-    Py_XDECREF(slot.sub_fields)
     slot.sub_fields = NULL
     slot.fields = <PyObject*>fields
     slot.field = <PyObject*>field
@@ -153,6 +155,9 @@ cdef Member* _resolve(Member* slot, dict fields, const unsigned char* key, Py_ss
     slot.is_list = field[3]
     slot.companion = companion
     memcpy(slot.text, key, size)
+    Py_XDECREF(old_fields)
+    Py_XDECREF(old_field)
+    Py_XDECREF(old_sub_fields)
     return slot
 
 
@@ -472,7 +477,7 @@ cdef class JsonBytesReader:
         cdef const unsigned char* key
         cdef Py_ssize_t key_size
         cdef uint64_t values = 0, companions = 0, bit
-        cdef int index, last = -1, holes = 0
+        cdef int index, kind, last = -1, holes = 0
         cdef bint is_list, nulls, unordered = False
         c.depth += 1
         if c.depth > self.max_depth:
@@ -519,8 +524,9 @@ cdef class JsonBytesReader:
                 if values & bit:
                     raise Fallback()  # a duplicate, or a second type of a choice
                 values |= bit
+                kind = member.kind
                 built = self.value(c, member)
-                if is_list and member.kind == PRIMITIVE:
+                if is_list and kind == PRIMITIVE:
                     nulls = c.had_null
                 if companions & bit:
                     if name not in out:
@@ -550,20 +556,24 @@ cdef class JsonBytesReader:
         return out
 
     cdef object value(self, Cursor* c, Member* member):
-        """A member's value as its field says (read before the slot can be reused)."""
+        """A member's value as its field says. What the slot says is read first: reading a
+        nested object may reuse it for another (type, key)."""
         cdef int kind = member.kind
+        cdef bint is_list = member.is_list
         if kind == PRIMITIVE:
-            if member.is_list:
+            if is_list:
                 return self.primitive_list(c, member.json_kind)
             return _primitive(c, member.json_kind)
         if kind == COMPLEX:
-            if member.sub_fields == NULL:
-                fields = self.fields(<str>member.sub)
-                Py_INCREF(fields)
-                member.sub_fields = <PyObject*>fields
+            if member.sub_fields != NULL:
+                fields = <dict>member.sub_fields   # a reference of our own
             else:
-                fields = <dict>member.sub_fields   # a reference of our own: the slot may be reused below
-            if member.is_list:
+                field = <tuple>member.field
+                fields = self.fields(<str>member.sub)  # on a first meeting, calls Python: threads may switch
+                if member.field == <PyObject*>field and member.sub_fields == NULL:  # still this field's slot
+                    Py_INCREF(fields)
+                    member.sub_fields = <PyObject*>fields
+            if is_list:
                 return self.complex_list(c, fields)
             if c.p[0] != c'{':
                 raise Fallback()
@@ -578,7 +588,7 @@ cdef class JsonBytesReader:
                 raise Fallback()
             return text
         if kind == RESOURCE:
-            return self.resource_list(c) if member.is_list else self.resource(c)
+            return self.resource_list(c) if is_list else self.resource(c)
         raise Fallback()
 
     cdef list primitive_list(self, Cursor* c, int json_kind):
