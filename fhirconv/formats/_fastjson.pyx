@@ -185,6 +185,16 @@ cdef inline const char* _utf8(str text, Py_ssize_t* size) except NULL:
     return PyUnicode_AsUTF8AndSize(text, size)
 
 
+cdef str _resource_type(object node, object resource_types):
+    """The type of a resource node (a dict whose resourceType is a known type), else Fallback."""
+    if type(node) is not dict:
+        raise Fallback()
+    rtype = (<dict>node).get("resourceType")
+    if type(rtype) is not str or rtype not in resource_types:
+        raise Fallback()
+    return <str>rtype
+
+
 cdef class JsonWriter(_TypeFields):
     """Tree -> FHIR JSON bytes in one walk, byte for byte what ``orjson.dumps`` writes for the
     reference writer's JSON form (compact, or ``OPT_INDENT_2`` when ``pretty``).
@@ -443,12 +453,8 @@ cdef class JsonWriter(_TypeFields):
         return 0
 
     cdef int resource_at(self, object node, int level) except -1:
-        if type(node) is not dict:
-            raise Fallback()
-        rtype = (<dict>node).get("resourceType")
-        if type(rtype) is not str or rtype not in self.resource_types:
-            raise Fallback()
-        return self.element(<dict>node, <str>rtype, level)
+        cdef str rtype = _resource_type(node, self.resource_types)   # Fallback unless a dict
+        return self.element(<dict>node, rtype, level)
 
     cdef int resources(self, object items, int level) except -1:
         cdef bint first = True
@@ -614,12 +620,8 @@ cdef class JsonTreeBuilder(_TypeFields):
         self.from_orjson = from_orjson
 
     def resource(self, obj):
-        if type(obj) is not dict:
-            raise Fallback()
-        rtype = (<dict>obj).get("resourceType")
-        if type(rtype) is not str or rtype not in self.resource_types:
-            raise Fallback()
-        return self.complex(<dict>obj, <str>rtype, True)
+        cdef str rtype = _resource_type(obj, self.resource_types)     # Fallback unless a dict
+        return self.complex(<dict>obj, rtype, True)
 
     cdef dict complex(self, dict obj, str type_name, bint is_resource):
         """The tree node of a JSON object. With ``from_orjson`` the object is converted in place

@@ -504,7 +504,7 @@ cdef class JsonBytesReader:
                     raise Fallback()  # a duplicate, or a second type of a choice
                 companions |= bit
                 if is_list:
-                    built = self.companion_list(c)
+                    built = self.primitive_array(c, 0, True)
                     nulls = c.had_null
                 else:
                     built = self.companion(c)
@@ -562,7 +562,7 @@ cdef class JsonBytesReader:
         cdef bint is_list = member.is_list
         if kind == PRIMITIVE:
             if is_list:
-                return self.primitive_list(c, member.json_kind)
+                return self.primitive_array(c, member.json_kind, False)
             return _primitive(c, member.json_kind)
         if kind == COMPLEX:
             if member.sub_fields != NULL:
@@ -591,8 +591,10 @@ cdef class JsonBytesReader:
             return self.resource_list(c) if is_list else self.resource(c)
         raise Fallback()
 
-    cdef list primitive_list(self, Cursor* c, int json_kind):
-        """A primitive array; a null item (None) needs a companion, which ``members`` checks."""
+    cdef list primitive_array(self, Cursor* c, int json_kind, bint companions):
+        """A repeating primitive's array: its values, or (``companions``) its ``_name`` objects as
+        Primitives with no value yet. A null item (None) needs its partner, which ``members``
+        checks: ``c.had_null`` says whether there was one (set last, after any nested read)."""
         cdef list items = []
         cdef bint nulls = False
         if c.p[0] != c'[':
@@ -605,6 +607,8 @@ cdef class JsonBytesReader:
             if _literal(c, b"null", 4):
                 items.append(None)
                 nulls = True
+            elif companions:
+                items.append(self.companion(c))
             else:
                 items.append(_primitive(c, json_kind))
             if not _more(c, c']'):
@@ -640,25 +644,6 @@ cdef class JsonBytesReader:
                 raise Fallback()  # empty, a duplicate, fhir_comments or anything else
             if not _more(c, c'}'):
                 return self.primitive_class(None, node_id, extensions)
-
-    cdef list companion_list(self, Cursor* c):
-        cdef list items = []
-        cdef bint nulls = False
-        if c.p[0] != c'[':
-            raise Fallback()
-        c.p += 1
-        _blank(c)
-        if c.p[0] == c']':
-            raise Fallback()  # an empty array
-        while True:
-            if _literal(c, b"null", 4):
-                items.append(None)
-                nulls = True
-            else:
-                items.append(self.companion(c))  # its extensions are read before had_null is set
-            if not _more(c, c']'):
-                c.had_null = nulls
-                return items
 
     cdef list merged(self, list values, list companions):
         """A repeating primitive's values and companions, paired by position."""
