@@ -1,19 +1,22 @@
 """The bulk pipeline behind ``fhirconv convert`` and ``fhirconv migrate``.
 
-    inputs --(main: read ~2 MB chunks of whole lines, or one document)--> tasks
-    tasks  --(N worker processes: split, convert/migrate, serialize, gzip)--> results
+    inputs --(main: ~2 MB blocks of a file, chunks of whole lines, or one document)--> tasks
+    tasks  --(N worker processes: read, split, convert/migrate, serialize, gzip)--> results
     results --(main: in input order)--> output, rejects, report, progress
 
 The main process does as little per record as possible (it never parses a line), so two
-workers keep two cores busy. With workers, the bulk of the bytes does not go through the pool's
-pipes either: a chunk of a plain file is sent as its place in the file (the worker reads it),
-and a chunk's output comes back as a spool file that the kernel appends to the destination.
-At most ``3 x jobs`` tasks are in flight, so memory does not grow with the input. Chunk
-boundaries depend on the input alone, and results are written in task order, so the output is
+workers keep two cores busy. With workers, the bulk of the bytes does not go through the main
+process or the pool's pipes either: a plain file is handed out as byte blocks, which the main
+never reads (each worker reads its block and cuts it into whole lines itself), and a chunk's
+output comes back as a spool file that the kernel appends to the destination. At most
+``3 x jobs`` tasks are in flight, so memory does not grow with the input. Chunk boundaries
+depend on the input alone, and results are written in task order, so the output is
 byte-for-byte the same whatever the number of jobs.
 
-Every record a worker sees comes back counted as written or rejected, with its line number,
-raw text and reason when rejected: records read = written + rejected, always.
+Every record a worker sees comes back counted as written or rejected, with its line number
+and reason when rejected: records read = written + rejected, always. A worker that read a
+block does not know how many lines came before it; it numbers its lines from 1 and the main
+process, which sees the results in order, shifts them.
 """
 
 from __future__ import annotations
@@ -21,6 +24,7 @@ from __future__ import annotations
 import gc
 import gzip
 import multiprocessing
+import os
 import shutil
 import signal
 import tempfile
@@ -28,12 +32,12 @@ from collections import deque
 from concurrent.futures import Future, ProcessPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Iterator
+from typing import Iterator, NamedTuple
 
 import orjson
 
 from .errors import FhirConvError, MigrationError
-from .ndjson import CHUNK_BYTES, GZIP_MAGIC, gzip_member, line_spans, open_binary, read_chunks, split_lines
+from .ndjson import CHUNK_BYTES, GZIP_MAGIC, block_lines, gzip_member, open_binary, read_chunks, split_lines
 from .outputs import (FileSink, FolderSink, Job, LazyFileSink, Plan, SpoolFile, StdoutSink, UsageError,
                       resolve_format)
 from .progress import Progress, Tally
@@ -66,14 +70,25 @@ class Task:
     label: str
     mode: str                  # "lines", "documents", "bundle-json", "bundle-xml", "document", "document-line"
     to: str | None
-    first_line: int = 1
+    first_line: int | None = 1 # None: not known here (a block); the records are numbered from 1
     data: bytes | None = None  # the chunk, or a document from stdin
-    path: str | None = None    # a document file, or the file ``span`` is in: read by the worker
-    span: tuple[int, int] | None = None   # (offset, length) of the chunk in ``path``
+    path: str | None = None    # a document file, or the file ``block`` is in: read by the worker
+    block: tuple[int, int, bool] | None = None  # (start, end, to_end) in ``path``: see ndjson.block_lines
     compress: bool = False
     nbytes: int = 0            # input bytes this task stands for, for the progress bar
     spool: str | None = None   # a folder: leave the output there (a SpoolFile), not in the Result
                                # (one document per record always comes back as bytes: FolderSink names each)
+
+
+class Refusal(NamedTuple):
+    """A rejected record, as the worker saw it; the main process words it (see :func:`_describe`)."""
+
+    line: int                    # the record's line, as numbered in its task
+    error_line: int | None       # where in the record the error is
+    column: int | None
+    path: str | None             # the element
+    message: str
+    raw: bytes | None            # the record for the rejects file (None: a document file, left where it is)
 
 
 @dataclass
@@ -81,9 +96,11 @@ class Result:
     job: int
     output: bytes | SpoolFile = b""
     documents: list = field(default_factory=list)    # (name hint, line, bytes) per record
-    rejects: bytes = b""
+    refused: list = field(default_factory=list)      # a Refusal per rejected record
     report: bytes = b""
-    messages: list = field(default_factory=list)
+    messages: list = field(default_factory=list)     # stderr lines other than the refusals
+    newlines: int = 0                                 # line ends in the task's piece of lines
+    numbered_here: bool = False                       # lines counted from the piece's first (a block)
     read: int = 0
     written: int = 0
     rejected: int = 0
@@ -114,28 +131,33 @@ def _init_worker(work: Work, in_child: bool) -> None:
     gc.freeze()
 
 
-def _describe(label: str, line: int, done: Done, in_ndjson: bool) -> tuple[str, dict]:
-    """The stderr line and the rejects-file fields of a rejected record.
+def _refusal(line: int, done: Done, raw: bytes | None) -> Refusal:
+    err = done.error
+    if err is None:
+        err = MigrationError(done.reason or "rejected")
+    return Refusal(line, err.line, err.column, err.path, err.message, raw)
+
+
+def _describe(label: str, refusal: Refusal, shift: int, in_ndjson: bool) -> tuple[str, dict]:
+    """The stderr line and the rejects-file fields of a rejected record, its line number moved
+    on by ``shift`` (the lines before the task's piece, when the worker could not know them).
 
     The position is in the input file: for an NDJSON record, the record's line number (an
     error's line inside a one-line record is always 1) with the error's column.
     """
-    err = done.error
-    if err is None:
-        err = MigrationError(done.reason or "rejected")
-    err_line = err.line
-    file_line = (line + (err_line or 1) - 1) if in_ndjson else err_line
+    line = refusal.line + shift
+    file_line = (line + (refusal.error_line or 1) - 1) if in_ndjson else refusal.error_line
     position = ""
     if file_line is not None:
-        position = f"line {file_line}" + (f", column {err.column}" if err.column is not None else "")
-    where = f"{err.path} ({position})" if err.path and position else (err.path or position)
-    reason = f"{where}: {err.message}" if where else err.message
+        position = f"line {file_line}" + (f", column {refusal.column}" if refusal.column is not None else "")
+    where = f"{refusal.path} ({position})" if refusal.path and position else (refusal.path or position)
+    reason = f"{where}: {refusal.message}" if where else refusal.message
     fields = {"file": label, "line": file_line if file_line is not None else line}
-    if err.path:
-        fields["path"] = err.path
-    if err.column is not None:
-        fields["column"] = err.column
-    fields["reason"] = err.message
+    if refusal.path:
+        fields["path"] = refusal.path
+    if refusal.column is not None:
+        fields["column"] = refusal.column
+    fields["reason"] = refusal.message
     return f"{label}: {reason}", fields
 
 
@@ -175,14 +197,18 @@ def run_task(task: Task) -> Result:
     # make a record's own indentation wrong anyway); documents follow --compact.
     pretty = work.pretty if task.mode == "documents" else False
     data = task.data
-    if task.span is not None:
+    if task.block is not None:
+        start, end, to_end = task.block
         try:
-            data = _read_span(task.path, *task.span)
+            with open(task.path, "rb") as source:
+                data = block_lines(source, start, end, to_end=to_end)
         except OSError as err:
-            result.failure = f"{task.label}: cannot read past line {task.first_line}: {err.strerror or err}"
+            result.failure = f"{task.label}: cannot read on from byte {start}: {err.strerror or err}"
             return result
-    out, rejects, reports, messages = [], [], [], result.messages
-    for line, raw in split_lines(data, task.first_line):
+    result.numbered_here = task.first_line is None
+    records, result.newlines = split_lines(data, task.first_line or 1)
+    out, reports = [], []
+    for line, raw in records:
         done = process_record(work, raw, task.to, pretty=pretty)
         result.read += 1
         result.warnings += done.warnings
@@ -197,11 +223,9 @@ def run_task(task: Task) -> Result:
                 out.append(_entry(task.mode, done.payload))
         else:
             result.rejected += 1
-            message, fields = _describe(task.label, line, done, in_ndjson=True)
-            rejects.append(_reject_line(fields, raw))
-            if len(messages) < MAX_MESSAGES:
-                messages.append(message)
+            result.refused.append(_refusal(line, done, raw))
         if work.report and done.outcome is not None:
+            # (a report run hands out chunks with their first line number: see _line_tasks)
             reports.append(orjson.dumps(tag_outcome(done.outcome, source=task.label, line=line,
                                                     resource_type=done.resource_type, rid=done.id),
                                         default=str) + b"\n")
@@ -210,19 +234,8 @@ def run_task(task: Task) -> Result:
     result.output = gzip_member(output) if task.compress else output
     if task.spool is not None and result.output:
         result.output = SpoolFile.create(task.spool, result.output)
-    result.rejects = b"".join(rejects)
     result.report = b"".join(reports)
     return result
-
-
-def _read_span(path: str, offset: int, length: int) -> bytes:
-    """A chunk the main process measured (whole lines, counted) but left for the worker to read."""
-    with open(path, "rb") as source:
-        source.seek(offset)
-        data = source.read(length)
-    if len(data) != length:
-        raise OSError(f"the file changed while it was being read ({len(data)} of {length} bytes at {offset})")
-    return data
 
 
 def _run_document(work: Work, task: Task, result: Result) -> Result:
@@ -246,7 +259,7 @@ def _run_document(work: Work, task: Task, result: Result) -> Result:
         # A whole file is its own raw record and stays where it is: named on stderr, not copied
         # into the rejects file.
         result.rejected = 1
-        result.messages.append(_describe(task.label, 1, done, in_ndjson=False)[0])
+        result.refused.append(_refusal(1, done, None))
     if work.report and done.outcome is not None:
         result.report = orjson.dumps(tag_outcome(done.outcome, source=task.label, line=1,
                                                  resource_type=done.resource_type, rid=done.id),
@@ -329,28 +342,54 @@ def _tasks(jobs, live: dict, settings: Settings, stdin, spool: str | None) -> It
             yield Result(index, read=0, failure=f"{job.label}: cannot read: {err.strerror or err}")
             continue
         with raw:
-            yield from _line_tasks(index, job, open_binary(raw), raw, settings, spool)
+            stream = open_binary(raw)
+            if spool is not None and stream is raw and not settings.report:
+                yield from _block_tasks(index, job, raw, settings, spool)
+            else:
+                yield from _line_tasks(index, job, stream, raw, settings, spool)
+
+
+def _block_tasks(index: int, job: Job, raw, settings: Settings, spool: str) -> Iterator[Task | Result]:
+    """A plain file (open_binary gave the file itself: not gzip, seekable) for workers: tasks
+    that name byte blocks of it, made without reading it. Each worker reads its own block and
+    cuts it into the piece of whole lines read_chunks would cut (ndjson.block_lines), so the
+    pieces, and so the output, are those of one job. (A report names every record's line
+    number in the worker: a report run takes :func:`_line_tasks`, which counts the lines.)"""
+    mode = _mode(job, settings.bundle)
+    try:
+        size = os.fstat(raw.fileno()).st_size
+        unterminated = False
+        if size:
+            raw.seek(size - 1)
+            unterminated = raw.read(1) != b"\n"
+    except OSError as err:
+        yield Result(index, failure=f"{job.label}: cannot read: {err.strerror or err}")
+        return
+    if not size:                         # one task even so: the output file is still written
+        yield Task(index, job.label, mode, job.to, data=b"", compress=job.compress)
+        return
+    path = str(job.source)
+    for start in range(0, size, settings.chunk_bytes):
+        end = min(start + settings.chunk_bytes, size)
+        yield Task(index, job.label, mode, job.to, first_line=None, path=path, block=(start, end, False),
+                   compress=job.compress, nbytes=end - start, spool=spool)
+    if unterminated:                     # the last line, without a newline: a piece of its own
+        yield Task(index, job.label, mode, job.to, first_line=None, path=path, block=(size, size, True),
+                   compress=job.compress, spool=spool)
 
 
 def _line_tasks(index: int, job: Job, stream, raw, settings: Settings, spool: str | None
                 ) -> Iterator[Task | Result]:
+    """Chunks of whole lines read here, numbered: stdin, gzip, one job, a report run."""
     mode = _mode(job, settings.bundle)
     position = 0
     unread = 1                           # the first line not handed out yet, for a read error
     try:
-        if spool is not None and raw is not None and stream is raw:
-            # A plain file (open_binary gave the file itself: not gzip, seekable) is only scanned
-            # here for line ends; a worker reads its piece from the file rather than from a pipe.
-            for first_line, offset, length, newlines in line_spans(raw, settings.chunk_bytes):
-                yield Task(index, job.label, mode, job.to, first_line=first_line, path=str(job.source),
-                           span=(offset, length), compress=job.compress, nbytes=length, spool=spool)
-                position, unread = offset + length, first_line + newlines
-        else:
-            for first_line, chunk, newlines in read_chunks(stream, settings.chunk_bytes):
-                now = raw.tell() if raw is not None else position + len(chunk)   # gzip: compressed bytes
-                yield Task(index, job.label, mode, job.to, first_line=first_line, data=chunk,
-                           compress=job.compress, nbytes=now - position, spool=spool)
-                position, unread = now, first_line + newlines
+        for first_line, chunk, newlines in read_chunks(stream, settings.chunk_bytes):
+            now = raw.tell() if raw is not None else position + len(chunk)   # gzip: compressed bytes
+            yield Task(index, job.label, mode, job.to, first_line=first_line, data=chunk,
+                       compress=job.compress, nbytes=now - position, spool=spool)
+            position, unread = now, first_line + newlines
         # Always one task, even for an empty input: its output file is still written.
         if position == 0:
             yield Task(index, job.label, mode, job.to, data=b"", compress=job.compress)
@@ -486,6 +525,7 @@ def run(plan: Plan, work: Work, settings: Settings, *, stdin, messages) -> Outco
     progress = Progress(total_bytes=plan.total_bytes, quiet=settings.quiet)
     live: dict[int, Job] = {}
     current = -1
+    next_line = 1                        # of the current job: where the next result's lines start
     shown = 0
     sinks: dict[int, object] = {}
     try:
@@ -496,8 +536,10 @@ def run(plan: Plan, work: Work, settings: Settings, *, stdin, messages) -> Outco
                 # NDJSON sink never open a new one, so this must not wait for a new sink.)
                 for earlier in [i for i in live if i < result.job]:
                     del live[earlier]
-                current = result.job
+                current, next_line = result.job, 1
             mode = _mode(job, settings.bundle)
+            shift = next_line - 1 if result.numbered_here else 0
+            next_line += result.newlines
             # Jobs writing NDJSON lines into one -o file share its sink; any other job has its own.
             key = ("lines", job.target) if job.as_lines else result.job
             sink = sinks.get(key)
@@ -510,13 +552,19 @@ def run(plan: Plan, work: Work, settings: Settings, *, stdin, messages) -> Outco
                 progress.message(f"fhirconv: {result.failure}")
             if mode == "documents":
                 for hint, line, data in result.documents:
-                    sink.write_document(hint, line, data)
+                    sink.write_document(hint, line + shift, data)
             elif mode.startswith("bundle"):
                 sink.write_entries(result.output, result.written)
             else:
                 sink.write(result.output)
-            if result.rejects and rejects is not None:
-                rejects.write(result.rejects)
+            in_ndjson = mode not in ("document", "document-line")     # a record's line is the file's
+            for refusal in result.refused:
+                message, fields = _describe(job.label, refusal, shift, in_ndjson)
+                if refusal.raw is not None and rejects is not None:
+                    rejects.write(_reject_line(fields, refusal.raw))
+                shown += 1
+                if shown <= MAX_MESSAGES:
+                    progress.message(f"fhirconv: {message}")
             if result.report and report is not None:
                 report.write(result.report)
             for message in result.messages:

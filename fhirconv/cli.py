@@ -223,7 +223,7 @@ def _documents(inputs: list[str]):
                 stream = open_binary(raw)
                 if input_kind(file) == "ndjson":
                     for first, chunk, _ in read_chunks(stream):
-                        for line, record in split_lines(chunk, first):
+                        for line, record in split_lines(chunk, first)[0]:
                             yield f"{file}:{line}", record
                 else:
                     yield str(file), stream.read()

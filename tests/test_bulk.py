@@ -144,6 +144,39 @@ def test_two_jobs_give_the_same_bytes(corpus, migrated, tmp_path):
     assert list((tmp_path / "temp").iterdir()) == []        # no spool folder left behind
 
 
+def test_two_jobs_without_a_report_cut_the_file_themselves_and_give_the_same_bytes(corpus, migrated, tmp_path):
+    # Without --report the main process never reads the file: each worker reads a byte block
+    # and numbers its lines from 1; the main process shifts the numbers. Output, rejects and the
+    # stderr lines (line and column of each reject) are those of the one-job run.
+    run = fhirconv_cli("migrate", "--from", "R4", "--to", "R6", corpus["plain"], "-o", "out.ndjson",
+                       "--jobs", "2", cwd=tmp_path, temp=tmp_path / "temp")
+    assert run.returncode == 1
+    assert (tmp_path / "out.ndjson").read_bytes() == migrated["out"]
+    assert (tmp_path / "out.rejects.ndjson").read_bytes() == migrated["rejects"]
+    assert run.stderr.splitlines()[:-1] == migrated["run"].stderr.splitlines()[:-1]   # all but the timing
+    assert list((tmp_path / "temp").iterdir()) == []
+
+
+@pytest.mark.parametrize("bundle", [False, True])
+def test_gzip_output_of_a_file_without_a_final_newline_is_the_same_with_two_jobs(corpus, tmp_path, bundle):
+    # Each piece of lines is its own gzip member, so the pieces must not depend on --jobs; the
+    # unterminated last line is a piece of its own whoever reads it.
+    (tmp_path / "in.ndjson").write_bytes(b"\n".join(corpus["lines"]))
+    name = "out.json.gz" if bundle else "out.ndjson.gz"
+    outputs = []
+    for jobs in ("1", "2"):
+        run = fhirconv_cli("migrate", "--from", "R4", "--to", "R6", "in.ndjson", "-o", f"{jobs}-{name}",
+                           *(["--bundle"] if bundle else []), "--rejects", f"{jobs}.rejects", "--jobs", jobs,
+                           cwd=tmp_path)
+        assert run.returncode == 1, run.stderr
+        outputs.append(((tmp_path / f"{jobs}-{name}").read_bytes(), (tmp_path / f"{jobs}.rejects").read_bytes()))
+    assert outputs[0] == outputs[1]
+    assert len(outputs[0][0].split(b"\x1f\x8b\x08")) > 10        # many members, from many pieces
+    unpacked = gzip.decompress(outputs[0][0])
+    last = orjson.loads(unpacked)["entry"][-1]["resource"] if bundle else orjson.loads(unpacked.splitlines()[-1])
+    assert corpus["kinds"][-1][0] and last["id"] == f"study-{RECORDS}"      # the unterminated line is there
+
+
 def test_two_jobs_to_a_pipe_and_to_a_bundle_give_the_same_records(corpus, migrated, tmp_path):
     # stdout a pipe: spool files are copied through user space, not by the kernel
     run = fhirconv_cli("migrate", "--from", "R4", "--to", "R6", corpus["plain"], "--jobs", "2", cwd=tmp_path)

@@ -3,8 +3,8 @@
 The bulk tests prove the whole (the same bytes with one and two jobs, nothing left behind);
 these pin down each piece where it could go wrong on its own: a spool file appended between
 buffered writes, a destination the kernel cannot copy into, a background sync racing the
-writes, a chunk whose file changed before the worker read it, the line ends found without
-the bytes being kept.
+writes, a block whose file changed before the worker read it, a file cut into blocks giving
+the very pieces (and line numbers) it gives read in one go.
 """
 
 from __future__ import annotations
@@ -18,8 +18,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from fhirconv import bulk
-from fhirconv.ndjson import line_spans, open_binary, read_chunks
+from fhirconv.ndjson import block_lines, open_binary, read_chunks, split_lines
 from fhirconv.outputs import FileSink, SpoolFile, write_output
 
 
@@ -64,13 +63,15 @@ def test_an_aborted_sink_leaves_nothing_even_while_a_sync_runs(tmp_path):
     assert list(tmp_path.iterdir()) == []
 
 
-def test_a_chunk_whose_file_shrank_before_the_worker_read_it_is_an_error(tmp_path):
+def test_a_block_whose_file_shrank_before_the_worker_read_it_is_an_error(tmp_path):
     path = tmp_path / "in.ndjson"
     path.write_bytes(b"{}\n" * 10)
-    assert bulk._read_span(str(path), 3, 6) == b"{}\n{}\n"
+    with open(path, "rb") as file:
+        # the block's lines: from the start of the line holding its first byte to its last newline
+        assert block_lines(file, 4, 10) == b"{}\n{}\n"
     path.write_bytes(b"{}\n")
-    with pytest.raises(OSError, match="changed while it was being read"):
-        bulk._read_span(str(path), 3, 6)
+    with open(path, "rb") as file, pytest.raises(OSError, match="changed while it was being read"):
+        block_lines(file, 4, 10)
 
 
 @pytest.mark.parametrize("packed", [False, True])
@@ -89,21 +90,51 @@ def test_a_file_is_read_directly_and_its_chunks_are_its_bytes_in_order(tmp_path,
     assert all(newlines == chunk.count(b"\n") for _, chunk, newlines in chunks)
 
 
-@settings(max_examples=300, deadline=None)
-@given(lines=st.lists(st.tuples(st.integers(0, 40), st.sampled_from([b"\n", b"\r\n", b"\n\n"])), max_size=40),
-       tail=st.integers(0, 30), block=st.sampled_from([1, 2, 3, 8, 16, 64, 4096]))
-def test_line_spans_are_the_pieces_read_chunks_cuts(lines, tail, block, tmp_path_factory):
-    # Two jobs find line ends with line_spans, one job reads with read_chunks: the same pieces,
-    # so gzip members (one per piece) and line numbers are the same whatever the number of jobs.
-    data = b"".join(b"x" * size + end for size, end in lines) + b"y" * tail
-    path = tmp_path_factory.mktemp("spans") / "in.ndjson"
+LINE_ENDS = st.sampled_from([b"\n", b"\r\n", b"\n\n"])
+
+
+@settings(max_examples=400, deadline=None)
+@given(lines=st.lists(st.tuples(st.integers(0, 40), LINE_ENDS), max_size=40),
+       tail=st.integers(0, 30), block=st.sampled_from([1, 2, 3, 8, 16, 64, 4096]),
+       long_line=st.sampled_from([0, 20_000, 70_000]))
+def test_blocks_cut_on_their_own_are_the_pieces_read_chunks_cuts(lines, tail, block, long_line, tmp_path_factory):
+    # One job reads a file with read_chunks; workers each cut their own block (block_lines) and
+    # number its lines from 1, shifted by the newlines of the pieces before. The pieces must be
+    # the same bytes, so gzip members (one per piece) and line numbers do not depend on --jobs.
+    # (long_line: a line longer than block_lines' first look back, in the middle of the file.)
+    middle = len(lines) // 2
+    data = (b"".join(b"x" * size + end for size, end in lines[:middle]) + b"z" * long_line + b"\n"
+            + b"".join(b"x" * size + end for size, end in lines[middle:]) + b"y" * tail)
+    path = tmp_path_factory.mktemp("blocks") / "in.ndjson"
     path.write_bytes(data)
     with open(path, "rb") as raw:
-        spans = list(line_spans(open_binary(raw), block))
-    with open(path, "rb") as raw:
         chunks = list(read_chunks(open_binary(raw), block))
-    assert [(first, data[offset:offset + length], newlines) for first, offset, length, newlines in spans] == chunks
-    assert all(newlines == chunk.count(b"\n") for _, chunk, newlines in chunks)
+    with open(path, "rb") as file:
+        pieces = [block_lines(file, start, min(start + block, len(data))) for start in range(0, len(data), block)]
+        if data and not data.endswith(b"\n"):
+            pieces.append(block_lines(file, len(data), len(data), to_end=True))
+    pieces = [piece for piece in pieces if piece]
+    assert pieces == [chunk for _, chunk, _ in chunks]
+    next_line = 1
+    for piece, (first, chunk, newlines) in zip(pieces, chunks):
+        shifted, piece_newlines = split_lines(piece, 1)
+        assert piece_newlines == newlines == chunk.count(b"\n")
+        assert [(line + next_line - 1, record) for line, record in shifted] == split_lines(chunk, first)[0]
+        assert first == next_line
+        next_line += piece_newlines
+
+
+@settings(max_examples=300, deadline=None)
+@given(lines=st.lists(st.tuples(st.binary(max_size=12).map(lambda b: b.replace(b"\n", b"")), LINE_ENDS),
+                      max_size=30),
+       tail=st.binary(max_size=8).map(lambda b: b.replace(b"\n", b"")), first=st.integers(1, 10**6))
+def test_split_lines_numbers_every_line_and_keeps_the_non_blank_ones(lines, tail, first):
+    chunk = b"".join(text + end for text, end in lines) + tail
+    records, newlines = split_lines(chunk, first)
+    assert newlines == chunk.count(b"\n")
+    expected = [(number, raw.rstrip(b"\r")) for number, raw in enumerate(chunk.split(b"\n"), first)
+                if raw.rstrip(b"\r").strip()]
+    assert records == expected
 
 
 def test_a_pipe_is_sniffed_without_losing_its_first_bytes():
