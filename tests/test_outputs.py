@@ -18,7 +18,9 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from fhirconv import bulk
 from fhirconv.ndjson import block_lines, open_binary, read_chunks, split_lines
+from fhirconv.records import Work
 from fhirconv.outputs import FileSink, SpoolFile, write_output
 
 
@@ -72,6 +74,20 @@ def test_a_block_whose_file_shrank_before_the_worker_read_it_is_an_error(tmp_pat
     path.write_bytes(b"{}\n")
     with open(path, "rb") as file, pytest.raises(OSError, match="changed while it was being read"):
         block_lines(file, 4, 10)
+
+
+def test_a_worker_whose_block_changed_under_it_names_the_block_and_counts_nothing(tmp_path, monkeypatch):
+    path = tmp_path / "in.ndjson"
+    path.write_bytes(b'{"resourceType":"Basic"}\n' * 10)
+    monkeypatch.setattr(bulk, "_WORK", Work("convert", "R4"))
+    task = bulk.Task(0, "in.ndjson", "lines", "xml", first_line=None, path=str(path), block=(50, 100, False))
+    whole = bulk.run_task(task)
+    assert whole.failure is None and whole.numbered_here
+    assert (whole.read, whole.written, whole.newlines) == (2, 2, 2)     # the lines ending in bytes 50..99
+    path.write_bytes(b"{}\n")
+    cut = bulk.run_task(task)
+    assert cut.failure.startswith("in.ndjson: cannot read on from byte 50: the file changed")
+    assert (cut.read, cut.written, cut.rejected) == (0, 0, 0)
 
 
 @pytest.mark.parametrize("packed", [False, True])
