@@ -353,7 +353,7 @@ def _block_tasks(index: int, job: Job, raw, settings: Settings, spool: str | Non
     """A plain file (open_binary gave the file itself: not gzip, seekable): tasks that name
     byte blocks of it, made without reading it. Whoever runs a task (a worker, or the main
     process with one job) reads its block and cuts it into the piece of whole lines read_chunks
-    would cut (ndjson.block_lines) in one read, with no newline counted: ~3% faster than
+    would cut (ndjson.block_lines) in one read, with no newline counted: 2-3% faster than
     read_chunks even with one job. (A report names every record's line number where the record
     is handled: a report run takes :func:`_line_tasks`, which counts the lines.)"""
     mode = _mode(job, settings.bundle)
