@@ -16,7 +16,8 @@ byte-for-byte the same whatever the number of jobs.
 Every record a worker sees comes back counted as written or rejected, with its line number
 and reason when rejected: records read = written + rejected, always. A worker that read a
 block does not know how many lines came before it; it numbers its lines from 1 and the main
-process, which sees the results in order, shifts them.
+process, which sees the results in order and counts their lines, shifts them (by nothing for a
+chunk whose first line number the main process counted itself).
 """
 
 from __future__ import annotations
@@ -70,7 +71,8 @@ class Task:
     label: str
     mode: str                  # "lines", "documents", "bundle-json", "bundle-xml", "document", "document-line"
     to: str | None
-    first_line: int | None = 1 # None: not known here (a block); the records are numbered from 1
+    first_line: int = 1        # the number of the piece's first line: the file's when the main process
+                               # counted the lines before it (read_chunks), else 1 (a block)
     data: bytes | None = None  # the chunk, or a document from stdin
     path: str | None = None    # a document file, or the file ``block`` is in: read by the worker
     block: tuple[int, int, bool] | None = None  # (start, end, to_end) in ``path``: see ndjson.block_lines
@@ -100,7 +102,7 @@ class Result:
     report: bytes = b""
     messages: list = field(default_factory=list)     # stderr lines other than the refusals
     newlines: int = 0                                 # line ends in the task's piece of lines
-    numbered_here: bool = False                       # lines counted from the piece's first (a block)
+    first_line: int = 1                               # the number its lines were counted from
     read: int = 0
     written: int = 0
     rejected: int = 0
@@ -205,8 +207,8 @@ def run_task(task: Task) -> Result:
         except OSError as err:
             result.failure = f"{task.label}: cannot read on from byte {start}: {err.strerror or err}"
             return result
-    result.numbered_here = task.first_line is None
-    records, result.newlines = split_lines(data, task.first_line or 1)
+    result.first_line = task.first_line
+    records, result.newlines = split_lines(data, task.first_line)
     out, reports = [], []
     for line, raw in records:
         done = process_record(work, raw, task.to, pretty=pretty)
@@ -372,10 +374,10 @@ def _block_tasks(index: int, job: Job, raw, settings: Settings, spool: str | Non
     path = str(job.source)
     for start in range(0, size, settings.chunk_bytes):
         end = min(start + settings.chunk_bytes, size)
-        yield Task(index, job.label, mode, job.to, first_line=None, path=path, block=(start, end, False),
+        yield Task(index, job.label, mode, job.to, path=path, block=(start, end, False),
                    compress=job.compress, nbytes=end - start, spool=spool)
     if unterminated:                     # the last line, without a newline: a piece of its own
-        yield Task(index, job.label, mode, job.to, first_line=None, path=path, block=(size, size, True),
+        yield Task(index, job.label, mode, job.to, path=path, block=(size, size, True),
                    compress=job.compress, spool=spool)
 
 
@@ -539,7 +541,7 @@ def run(plan: Plan, work: Work, settings: Settings, *, stdin, messages) -> Outco
                     del live[earlier]
                 current, next_line = result.job, 1
             mode = _mode(job, settings.bundle)
-            shift = next_line - 1 if result.numbered_here else 0
+            shift = next_line - result.first_line     # 0 when the main process counted the lines already
             next_line += result.newlines
             # Jobs writing NDJSON lines into one -o file share its sink; any other job has its own.
             key = ("lines", job.target) if job.as_lines else result.job

@@ -80,9 +80,9 @@ def test_a_worker_whose_block_changed_under_it_names_the_block_and_counts_nothin
     path = tmp_path / "in.ndjson"
     path.write_bytes(b'{"resourceType":"Basic"}\n' * 10)
     monkeypatch.setattr(bulk, "_WORK", Work("convert", "R4"))
-    task = bulk.Task(0, "in.ndjson", "lines", "xml", first_line=None, path=str(path), block=(50, 100, False))
+    task = bulk.Task(0, "in.ndjson", "lines", "xml", path=str(path), block=(50, 100, False))
     whole = bulk.run_task(task)
-    assert whole.failure is None and whole.numbered_here
+    assert whole.failure is None and whole.first_line == 1              # numbered from 1: the main shifts
     assert (whole.read, whole.written, whole.newlines) == (2, 2, 2)     # the lines ending in bytes 50..99
     path.write_bytes(b"{}\n")
     cut = bulk.run_task(task)
